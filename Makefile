@@ -1,0 +1,69 @@
+# ember's front door. CMake does the real build (CMakeLists.txt); this file picks the
+# configuration, runs the dependency check, and names the everyday commands:
+#
+#   make                 build everything (programs land in bin/)
+#   make test            build, then run the test suite through ctest
+#   make CUDA=0 test     the same without any CUDA toolkit (CPU-only ember)
+#   make gpu-check       on a machine with a GPU: every test including CUDA ones, plus a report
+#   make bench           build and run the kernel benchmarks (figures, never a pass/fail)
+#   make format          clang-format every source file in place (format-check: CI's check)
+#   make clean           remove build/ and bin/
+#
+# Variables: CUDA=0|1 (default 1), CUDA_ARCH=90 (default: the local GPU's, else 90),
+# BUILD_TYPE=Release|Debug|RelWithDebInfo, JOBS=N (default: all cores), LABELS=regex (ctest -L).
+
+CUDA ?= 1
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+LABELS ?=
+
+ifeq ($(CUDA),0)
+  BUILD_DIR := build/cpu
+  CMAKE_FLAGS := -DEMBER_CUDA=OFF
+else
+  BUILD_DIR := build/cuda
+  # The local GPU's compute capability ("9.0" -> 90), or 90 (Hopper) when no GPU answers.
+  CUDA_ARCH ?= $(shell nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d '. ')
+  ifeq ($(strip $(CUDA_ARCH)),)
+    override CUDA_ARCH := 90
+  endif
+  CMAKE_FLAGS := -DEMBER_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCH)
+endif
+
+GENERATOR := $(if $(shell command -v ninja 2>/dev/null),-G Ninja,)
+SOURCES = $(shell git ls-files '*.h' '*.cpp' '*.cu' '*.cuh' 2>/dev/null)
+
+.PHONY: all build setup configure test gpu-check bench format format-check clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+# Re-running cmake on an existing tree is cheap and picks up a changed CUDA_ARCH or BUILD_TYPE.
+# A tree made by another generator (Ninja vs Unix Makefiles) is started afresh.
+configure: setup
+	@if [ -f $(BUILD_DIR)/CMakeCache.txt ] && ! grep -q "CMAKE_GENERATOR:INTERNAL=$(if $(GENERATOR),Ninja,Unix Makefiles)$$" $(BUILD_DIR)/CMakeCache.txt; then rm -rf $(BUILD_DIR); fi
+	@cmake -S . -B $(BUILD_DIR) $(GENERATOR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS) $(EXTRA_CMAKE_FLAGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+	@echo "ember built ($(if $(filter 0,$(CUDA)),CPU-only,CUDA arch $(CUDA_ARCH)), $(BUILD_TYPE)): programs in bin/, tests in $(BUILD_DIR)"
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(if $(LABELS),-L '$(LABELS)',)
+
+gpu-check:
+	@bash scripts/gpu_check.sh
+
+bench: build
+	@bin/bench_kernels
+
+format:
+	@clang-format -i $(SOURCES)
+
+format-check:
+	@clang-format --dry-run --Werror $(SOURCES) && echo "format: clean"
+
+clean:
+	rm -rf build bin

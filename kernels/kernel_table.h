@@ -1,0 +1,253 @@
+// The contract between the engine and its two backends.
+//
+// Every kernel has one signature, shared by the CPU reference (kernels/cpu/FAMILY.cpp, in
+// namespace ember::cpu) and the CUDA version (kernels/cuda/FAMILY.cu, in ember::cuda). Each
+// backend fills a KernelTable with pointers to its functions; the engine picks the table of a
+// tensor's device and calls through it (engine/runtime.h). That table is the only way the
+// engine reaches CUDA code, which is why `make CUDA=0` needs no CUDA toolkit at all.
+//
+// Kernels are leaves: raw pointers, sizes and a stream in; no Tensor, no autograd, no
+// allocation visible to the caller. Unless a comment says otherwise, pointers are to dense
+// (contiguous, row-major) buffers of the given dtype, and the CUDA versions run asynchronously
+// on `stream` (the CPU ignores it). Arithmetic kernels accept f32 and f64 on the CPU and f32 on
+// CUDA; the engine checks dtypes and devices before calling, so kernels may assume them.
+//
+// Many kernels see their input as a 3-d block [outer, axis, inner]: a contiguous tensor with
+// the dimension being reduced/normalized/indexed in the middle. For a tensor of shape
+// [2, 5, 3, 4] and dim 1: outer = 2, axis = 5, inner = 12.
+#pragma once
+
+#include <cstddef>  // size_t
+#include <cstdint>  // int64_t
+
+#include "engine/dtype.h"  // DType
+
+namespace ember::kernels {
+
+using Stream = void*;  // cudaStream_t on CUDA, nullptr on the CPU
+
+// ---- strided iteration ----------------------------------------------------------------------
+// Elementwise kernels that read tensors in any layout (broadcast, transposed, sliced) iterate
+// over `shape` in row-major order; each operand brings its own element strides over that shape
+// (stride 0 along a broadcast dimension). The engine merges dimensions where it can, so ndim is
+// usually 1 or 2.
+constexpr int kMaxDims = 8;
+struct IterShape {
+  int ndim = 0;
+  int64_t size[kMaxDims] = {};
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int d = 0; d < ndim; ++d) n *= size[d];
+    return n;
+  }
+};
+struct Strides {
+  int64_t v[kMaxDims] = {};
+};
+// Row-major strides of a dense buffer over `shape` (how kernels address their outputs).
+inline Strides dense_strides(const IterShape& shape) {
+  Strides s;
+  int64_t step = 1;
+  for (int d = shape.ndim - 1; d >= 0; --d) {
+    s.v[d] = step;
+    step *= shape.size[d];
+  }
+  return s;
+}
+
+// ---- operation codes ------------------------------------------------------------------------
+// Unary y = f(x), with up to two scalar parameters (alpha, beta).
+enum class UnaryOp : int {
+  Neg,
+  Exp,
+  Log,
+  Sqrt,
+  Rsqrt,
+  Abs,
+  Relu,
+  GeluErf,    // x * Phi(x), Phi the normal CDF through erf
+  GeluTanh,   // PyTorch's approximate="tanh"
+  Sigmoid,
+  Tanh,
+  PowScalar,  // x ^ alpha
+  Clamp,      // min(max(x, alpha), beta); -inf/+inf leave a side open
+  AddScalar,  // x + alpha
+  MulScalar,  // x * alpha
+};
+// Binary out = a (op) b. Comparisons (Eq..Ge) write u8 0/1; the rest write the input dtype.
+enum class BinaryOp : int { Add, Sub, Mul, Div, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge };
+constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq; }
+enum class ReduceOp : int { Sum, Mean, Max, Min };
+enum class ArgReduceOp : int { Max, Min };
+
+// One operand of a (batched) matrix product, in row-major terms: the matrix as stored has
+// leading dimension `ld` (elements between rows); if `transpose`, the stored matrix is the
+// transpose of the operand. Batch b starts at ptr + b * batch_stride (0 broadcasts one matrix).
+struct GemmOperand {
+  const void* ptr = nullptr;
+  bool transpose = false;
+  int64_t ld = 0;
+  int64_t batch_stride = 0;
+};
+
+// ---- kernel signatures ----------------------------------------------------------------------
+// copy.{cpp,cu}: memory
+// dst[i] = cast(src[i]) over `shape`, each side with its own strides; any dtype pair.
+using CopyFn = void(const IterShape& shape, DType src_dtype, const void* src, const Strides& src_strides,
+                    DType dst_dtype, void* dst, const Strides& dst_strides, Stream stream);
+// dst[0..n) = value (any dtype; value is converted).
+using FillFn = void(DType dtype, void* dst, int64_t n, double value, Stream stream);
+// dst[i] = start + i * step (any dtype but the 16-bit floats).
+using ArangeFn = void(DType dtype, void* dst, int64_t n, double start, double step, Stream stream);
+
+// elementwise.{cpp,cu}
+using UnaryFn = void(UnaryOp op, DType dtype, int64_t n, const void* x, void* y, double alpha,
+                     double beta, Stream stream);
+// dx = dy * f'(x). y = f(x) is passed as well (sigmoid, tanh, exp use it); may be unused.
+using UnaryBackwardFn = void(UnaryOp op, DType dtype, int64_t n, const void* x, const void* y,
+                             const void* dy, void* dx, double alpha, double beta, Stream stream);
+// out (dense over shape) = a (op) b. Arithmetic: f32/f64 and i32/i64; comparisons: any dtype.
+using BinaryFn = void(BinaryOp op, DType dtype, const IterShape& shape, const void* a,
+                      const Strides& a_strides, const void* b, const Strides& b_strides, void* out,
+                      Stream stream);
+// out (dense over shape) = cond ? a : b; cond is u8, a/b/out of `dtype` (any dtype).
+using WhereFn = void(DType dtype, const IterShape& shape, const uint8_t* cond,
+                     const Strides& cond_strides, const void* a, const Strides& a_strides,
+                     const void* b, const Strides& b_strides, void* out, Stream stream);
+
+// reduce.{cpp,cu}: x is [outer, axis, inner], outputs are [outer, inner] (topk: [outer, k, inner])
+// Sum of integers writes i64 (out_dtype), everything else writes the input dtype. Mean of an
+// empty axis is NaN; Max/Min of an empty axis is an error the engine reports before calling.
+using ReduceFn = void(ReduceOp op, DType dtype, DType out_dtype, const void* x, void* y,
+                      int64_t outer, int64_t axis, int64_t inner, Stream stream);
+// Index (i64) of the first maximum/minimum along the axis, and optionally its value (`values`
+// may be null). A NaN wins (the first NaN along the axis), as in PyTorch; so do Reduce Max/Min.
+using ArgReduceFn = void(ArgReduceOp op, DType dtype, const void* x, void* values, int64_t* indices,
+                         int64_t outer, int64_t axis, int64_t inner, Stream stream);
+// Variance along the axis: sum((x - mean)^2) / (axis - correction).
+using VarianceFn = void(DType dtype, const void* x, void* y, int64_t outer, int64_t axis,
+                        int64_t inner, double correction, Stream stream);
+// The k largest (or smallest) entries along the axis, sorted, ties broken by lower index.
+using TopkFn = void(DType dtype, const void* x, void* values, int64_t* indices, int64_t outer,
+                    int64_t axis, int64_t inner, int64_t k, bool largest, Stream stream);
+
+// matmul.{cpp,cu}: for b in [0, batch): C_b (m x n, row-major, leading dim ldc)
+//   = alpha * op(A_b) (m x k) * op(B_b) (k x n) + beta * C_b.
+// beta = 0 means C is write-only (never read). allow_tf32 lets CUDA use TF32 tensor cores.
+using GemmFn = void(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k, double alpha,
+                    const GemmOperand& a, const GemmOperand& b, double beta, void* c, int64_t ldc,
+                    int64_t c_batch_stride, bool allow_tf32, Stream stream);
+
+// softmax.{cpp,cu}: x, y are [outer, axis, inner]
+using SoftmaxFn = void(DType dtype, const void* x, void* y, int64_t outer, int64_t axis,
+                       int64_t inner, bool log, Stream stream);
+// From the forward output y: softmax dx = y * (dy - sum(dy * y)); log-softmax
+// dx = dy - exp(y) * sum(dy).
+using SoftmaxBackwardFn = void(DType dtype, const void* y, const void* dy, void* dx, int64_t outer,
+                               int64_t axis, int64_t inner, bool log, Stream stream);
+// Fused log-softmax + negative log-likelihood over rows of logits [n, c] with i64 targets [n].
+// With label smoothing s the target distribution is (1 - s) * onehot + s / c.
+// loss[i] is row i's loss (0 where target == ignore_index); logsumexp[i] is kept for backward.
+// The engine validates targets before calling; CUDA writes NaN for a target out of range.
+using CrossEntropyFn = void(DType dtype, const void* logits, const int64_t* target, void* loss,
+                            void* logsumexp, int64_t n, int64_t c, double label_smoothing,
+                            int64_t ignore_index, Stream stream);
+// dlogits[i] = (softmax(logits[i]) - target_distribution[i]) * grad_loss[i]; zero rows where
+// target == ignore_index.
+using CrossEntropyBackwardFn = void(DType dtype, const void* logits, const int64_t* target,
+                                    const void* logsumexp, const void* grad_loss, void* grad_logits,
+                                    int64_t n, int64_t c, double label_smoothing,
+                                    int64_t ignore_index, Stream stream);
+
+// index.{cpp,cu}: indices are i64 and already checked to lie in range.
+// y[o, j, i] = x[o, index[j], i];  x is [outer, axis, inner], y is [outer, n_index, inner]
+using IndexSelectFn = void(DType dtype, const void* x, const int64_t* index, void* y, int64_t outer,
+                           int64_t axis, int64_t inner, int64_t n_index, Stream stream);
+// dx[o, index[j], i] += dy[o, j, i]  (dx already holds its starting values; repeats accumulate)
+using IndexAddFn = void(DType dtype, const void* dy, const int64_t* index, void* dx, int64_t outer,
+                        int64_t axis, int64_t inner, int64_t n_index, Stream stream);
+// y[o, j, i] = x[o, index[o, j, i], i];  x is [outer, axis, inner], index and y [outer, n, inner]
+using GatherFn = void(DType dtype, const void* x, const int64_t* index, void* y, int64_t outer,
+                      int64_t axis, int64_t inner, int64_t n, Stream stream);
+// dx[o, index[o, j, i], i] += dy[o, j, i]
+using ScatterAddFn = void(DType dtype, const void* dy, const int64_t* index, void* dx,
+                          int64_t outer, int64_t axis, int64_t inner, int64_t n, Stream stream);
+
+// random.{cpp,cu}: counter-based Philox4x32-10 (kernels/philox.h). Element i draws from the
+// stream of 32-bit words that starts at word `offset` of the generator keyed by `seed`, so the
+// numbers depend on (seed, offset, i) alone: the same on the CPU and on CUDA.
+using RandomUniformFn = void(DType dtype, void* out, int64_t n, uint64_t seed, uint64_t offset,
+                             double low, double high, Stream stream);
+using RandomNormalFn = void(DType dtype, void* out, int64_t n, uint64_t seed, uint64_t offset,
+                            double mean, double std, Stream stream);
+// Inverted dropout: mask[i] = (u_i >= p) / (1 - p), y = x * mask, with u_i the uniform numbers
+// random_uniform would draw for (seed, offset).
+using DropoutFn = void(DType dtype, const void* x, void* y, void* mask, int64_t n, double p,
+                       uint64_t seed, uint64_t offset, Stream stream);
+
+struct KernelTable {
+  CopyFn* copy;
+  FillFn* fill;
+  ArangeFn* arange;
+  UnaryFn* unary;
+  UnaryBackwardFn* unary_backward;
+  BinaryFn* binary;
+  WhereFn* where;
+  ReduceFn* reduce;
+  ArgReduceFn* arg_reduce;
+  VarianceFn* variance;
+  TopkFn* topk;
+  GemmFn* gemm;
+  SoftmaxFn* softmax;
+  SoftmaxBackwardFn* softmax_backward;
+  CrossEntropyFn* cross_entropy;
+  CrossEntropyBackwardFn* cross_entropy_backward;
+  IndexSelectFn* index_select;
+  IndexAddFn* index_add;
+  GatherFn* gather;
+  ScatterAddFn* scatter_add;
+  RandomUniformFn* random_uniform;
+  RandomNormalFn* random_normal;
+  DropoutFn* dropout;
+};
+
+// ---- the device runtime: memory, copies, streams --------------------------------------------
+struct MemoryStats {
+  int64_t current_bytes = 0;       // bytes held by live tensors
+  int64_t peak_bytes = 0;          // the most current_bytes has been since the last reset
+  int64_t reserved_bytes = 0;      // bytes obtained from the device (live + cached)
+  int64_t device_allocations = 0;  // real allocations from the device (cudaMalloc calls)
+  int64_t device_frees = 0;        // real frees back to the device
+};
+
+struct DeviceProperties {
+  char name[256] = {};
+  int compute_capability = 0;  // 90 for Hopper
+  int multiprocessors = 0;
+  int64_t total_memory = 0;
+  double peak_bandwidth_gbs = 0;  // from the memory clock and bus width, when the device says
+};
+
+enum class CopyKind : int { HostToDevice, DeviceToHost, DeviceToDevice };
+
+struct DeviceRuntime {
+  // Number of usable devices; 0 (never an error) when there is no GPU or driver.
+  int (*device_count)();
+  // Why device_count() is 0, for the one-line note programs print ("" when devices exist).
+  const char* (*unavailable_reason)();
+  void (*set_device)(int device);
+  DeviceProperties (*properties)(int device);
+  // Memory from the device's caching allocator; deallocate returns it to the cache.
+  void* (*allocate)(int device, size_t bytes);
+  void (*deallocate)(int device, void* ptr);
+  MemoryStats (*memory_stats)(int device);
+  void (*reset_peak)(int device);
+  void (*empty_cache)(int device);  // give cached blocks back to the device
+  // Copies of raw bytes on the device's stream; to or from the host they complete before
+  // returning (the host memory may be pageable).
+  void (*copy_bytes)(int device, CopyKind kind, void* dst, const void* src, size_t bytes);
+  Stream (*stream)(int device);  // the device's default stream
+  void (*synchronize)(int device);
+};
+
+}  // namespace ember::kernels
