@@ -62,7 +62,10 @@ EMBER_HOST_DEVICE inline T unary_value(UnaryOp op, T x, T alpha, T beta) {
     case UnaryOp::Sigmoid: return sigmoid_value(x);
     case UnaryOp::Tanh: return m_tanh(x);
     case UnaryOp::PowScalar: return m_pow(x, alpha);
-    case UnaryOp::Clamp: return x < alpha ? alpha : (x > beta ? beta : x);
+    case UnaryOp::Clamp: {  // max first, then min: with alpha > beta everything becomes beta
+      T lower = x < alpha ? alpha : x;
+      return lower > beta ? beta : lower;
+    }
     case UnaryOp::AddScalar: return x + alpha;
     case UnaryOp::MulScalar: return x * alpha;
   }

@@ -1,0 +1,144 @@
+// The differentiable ops. Each runs on the CPU and on CUDA through the same kernel table and
+// records its backward rule when gradients are needed. Grouped as their files are:
+//   ops_elementwise.cpp  unary math, broadcasting binary ops, comparisons, where, clamp, dropout
+//   ops_reduce.cpp       sum, mean, max/min, argmax/argmin, var, topk, sum_to
+//   ops_matmul.cpp       matmul (1-d, 2-d, batched with broadcasting)
+//   ops_softmax.cpp      softmax, log_softmax, cross_entropy, nll_loss
+//   ops_index.cpp        index_select, embedding, gather, cat, stack, split, chunk
+// Views, dtype/device copies and creation live on Tensor (engine/tensor.h).
+//
+// Binary ops broadcast (numpy rules) and require equal dtypes and devices; the error names the
+// op and both operands. Arithmetic on bf16/f16 arrives with mixed precision: convert to f32.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace ember {
+
+class Generator;
+
+// ---- unary ----
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor relu(const Tensor& x);
+// approximate: "none" (x * Phi(x), through erf) or "tanh", as PyTorch's GELU.
+Tensor gelu(const Tensor& x, const std::string& approximate = "none");
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor pow(const Tensor& x, double exponent);
+// min(max(x, lo), hi); pass -INFINITY / INFINITY to leave a side open.
+Tensor clamp(const Tensor& x, double lo, double hi);
+Tensor add(const Tensor& x, double value);  // x + value
+Tensor mul(const Tensor& x, double factor);  // x * factor
+
+// ---- binary, broadcasting ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);  // ties split the gradient, as PyTorch
+Tensor minimum(const Tensor& a, const Tensor& b);
+
+// ---- comparisons (u8 results, not differentiable) and selection ----
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, double b);
+Tensor ne(const Tensor& a, double b);
+Tensor lt(const Tensor& a, double b);
+Tensor le(const Tensor& a, double b);
+Tensor gt(const Tensor& a, double b);
+Tensor ge(const Tensor& a, double b);
+// cond ? a : b, elementwise with broadcasting; cond is u8.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+// Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p);
+// the identity when !training or p == 0. The mask comes from the Philox generator.
+Tensor dropout(const Tensor& x, double p, bool training = true, Generator* generator = nullptr);
+
+// ---- reductions ----
+// Over `dims` (all dims when empty). Sums of integer tensors are i64.
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+// Variance with Bessel's correction by default (correction = 1), as torch.var.
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, double correction = 1,
+           bool keepdim = false);
+struct ValuesIndices {
+  Tensor values;
+  Tensor indices;  // i64
+};
+ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim = false);
+ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor max(const Tensor& x);  // of all elements
+Tensor min(const Tensor& x);
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
+// The k largest (or smallest) along dim, sorted; ties keep the lower index first.
+ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true);
+// Sums a broadcast gradient back to `shape` (the adjoint of expand).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---- matrix products ----
+// torch.matmul semantics: 1-d x 1-d is a dot product, 2-d x 2-d a matrix product, a 1-d operand
+// gains (then loses) a unit dimension, and leading batch dims broadcast.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- softmax and losses ----
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+
+enum class Reduction { None, Mean, Sum };
+struct CrossEntropyOptions {
+  Reduction reduction = Reduction::Mean;
+  double label_smoothing = 0.0;
+  int64_t ignore_index = -100;  // targets equal to this add no loss and no gradient
+};
+// Fused log-softmax + negative log-likelihood: logits [n, c], target i64 [n] of class indices.
+// Mean divides by the number of targets that are not ignore_index.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target,
+                     const CrossEntropyOptions& options = {});
+// Negative log-likelihood of log-probabilities [n, c] at i64 targets [n].
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reduction = Reduction::Mean,
+                int64_t ignore_index = -100);
+
+// ---- indexing, joining, splitting ----
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);  // index: 1-d i64
+// Rows of `weight` [num, dim] at i64 `indices` of any shape: result indices.shape + [dim].
+Tensor embedding(const Tensor& weight, const Tensor& indices);
+// out[...][j][...] = x[...][index[...][j][...]][...] along dim; index (i64) has x's number of
+// dims and x's sizes outside dim.
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+// Pieces of `split_size` along dim (the last may be smaller); views of x.
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim = 0);
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
+
+// ---- operators ----
+inline Tensor operator-(const Tensor& x) { return neg(x); }
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator+(const Tensor& a, double b) { return add(a, b); }
+inline Tensor operator+(double a, const Tensor& b) { return add(b, a); }
+inline Tensor operator-(const Tensor& a, double b) { return add(a, -b); }
+inline Tensor operator-(double a, const Tensor& b) { return add(neg(b), a); }
+inline Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
+inline Tensor operator*(double a, const Tensor& b) { return mul(b, a); }
+Tensor operator/(const Tensor& a, double b);  // exact division, like PyTorch
+Tensor operator/(double a, const Tensor& b);
+
+}  // namespace ember
