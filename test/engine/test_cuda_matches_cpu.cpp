@@ -1,0 +1,306 @@
+// Every CUDA kernel against its CPU reference. Each case computes the same thing on both devices
+// from identical inputs (made on the CPU, then copied) and compares the outputs and the
+// gradients at f32 tolerances, with TF32 off. Without a GPU each case prints the skip marker
+// and ctest lists it as skipped, by name.
+//
+// With EMBER_COMPARE_ON_CPU=1 the "CUDA" side runs on the CPU too: CI uses it (ctest test
+// cuda_cases_on_cpu) to run every case body, so a broken case is found without a GPU.
+//
+// With EMBER_GPU_REPORT=FILE set (make gpu-check sets it), each case appends one JSON line
+// with its errors to FILE; scripts/gpu_report.py turns those lines into the report.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "support.h"
+
+using namespace ember;
+
+namespace {
+
+// A leaf on `device` with values from a seeded normal (or uniform in [lo, hi)), made on the CPU.
+Tensor input(const Shape& shape, Device device, uint64_t seed, bool requires_grad = true,
+             double lo = 0, double hi = 0) {
+  Generator g(seed);
+  Tensor cpu = lo < hi ? uniform(shape, lo, hi, DType::F32, &g) : normal(shape, 0, 1, DType::F32, &g);
+  Tensor t = cpu.to(device);
+  if (requires_grad) t.requires_grad_();
+  return t;
+}
+
+Tensor labels(const std::vector<int64_t>& values, Device device) {
+  return tensor(values).to(device);
+}
+
+// Backpropagates a fixed random projection of `out` and returns out plus the inputs' grads.
+std::vector<Tensor> with_gradients(const Tensor& out, const std::vector<Tensor>& inputs) {
+  Generator g(99);
+  Tensor projection = normal(out.shape(), 0, 1, DType::F32, &g).to(out.device());
+  sum(mul(out, projection)).backward();
+  std::vector<Tensor> results = {out};
+  for (const Tensor& x : inputs) results.push_back(x.grad());
+  return results;
+}
+
+void report(const std::string& op, bool pass, double max_abs, double max_rel, double atol,
+            double rtol) {
+  const char* path = std::getenv("EMBER_GPU_REPORT");
+  if (!path || !*path) return;
+  if (FILE* f = std::fopen(path, "a")) {
+    std::fprintf(f,
+                 "{\"op\": \"%s\", \"pass\": %s, \"max_abs_error\": %.3e, \"max_rel_error\": "
+                 "%.3e, \"atol\": %.1e, \"rtol\": %.1e}\n",
+                 op.c_str(), pass ? "true" : "false", max_abs, max_rel, atol, rtol);
+    std::fclose(f);
+  }
+}
+
+// Runs `body` on the CPU and on CUDA and compares every returned tensor.
+void compare_on_cuda(const std::string& op, const std::function<std::vector<Tensor>(Device)>& body,
+                     double atol = 1e-5, double rtol = 1e-4) {
+  const char* on_cpu = std::getenv("EMBER_COMPARE_ON_CPU");
+  const bool self_check = on_cpu && std::string(on_cpu) == "1";
+  if (!self_check) EMBER_REQUIRE_GPU();
+  const Device device = self_check ? Device::cpu() : Device::cuda(0);
+  set_allow_tf32(false);
+  const std::vector<Tensor> expected = body(Device::cpu());
+  const std::vector<Tensor> actual = body(device);
+  REQUIRE(expected.size() == actual.size());
+  bool pass = true;
+  double max_abs = 0, max_rel = 0;
+  for (size_t k = 0; k < expected.size(); ++k) {
+    INFO(op << ": result " << k);
+    REQUIRE(actual[k].device() == device);
+    REQUIRE(actual[k].shape() == expected[k].shape());
+    REQUIRE(actual[k].dtype() == expected[k].dtype());
+    const std::vector<double> a = actual[k].to_vector<double>(), e = expected[k].to_vector<double>();
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (std::isnan(a[i]) && std::isnan(e[i])) continue;
+      const double diff = std::abs(a[i] - e[i]);
+      const bool close = diff <= atol + rtol * std::abs(e[i]) || (std::isinf(e[i]) && a[i] == e[i]);
+      max_abs = std::max(max_abs, diff);
+      if (std::abs(e[i]) > atol) max_rel = std::max(max_rel, diff / std::abs(e[i]));
+      if (!close) {
+        if (pass) INFO("first mismatch at element " << i << ": cuda " << a[i] << " vs cpu " << e[i]);
+        pass = false;
+      }
+    }
+  }
+  report(op, pass, max_abs, max_rel, atol, rtol);
+  CHECK_MESSAGE(pass, op << ": max abs error " << max_abs << ", max rel error " << max_rel);
+}
+
+std::function<std::vector<Tensor>(Device)> unary_case(Tensor (*op)(const Tensor&), double lo = 0,
+                                                      double hi = 0) {
+  return [=](Device d) {
+    Tensor x = input({37, 129}, d, 1, true, lo, hi);
+    return with_gradients(op(x), {x});
+  };
+}
+
+std::function<std::vector<Tensor>(Device)> binary_case(Tensor (*op)(const Tensor&, const Tensor&),
+                                                       double lo = 0, double hi = 0) {
+  return [=](Device d) {
+    Tensor a = input({4, 1, 33}, d, 2, true, lo, hi);
+    Tensor b = input({5, 33}, d, 3, true, lo, hi);
+    return with_gradients(op(a, b), {a, b});
+  };
+}
+
+Tensor gelu_erf(const Tensor& x) { return gelu(x); }
+Tensor gelu_tanh(const Tensor& x) { return gelu(x, "tanh"); }
+
+}  // namespace
+
+#define CUDA_CASE(name, ...) \
+  TEST_CASE("cuda matches cpu for " name) { compare_on_cuda(name, __VA_ARGS__); }
+
+// ---- memory and copies ----
+CUDA_CASE("copy and cast between dtypes", [](Device d) {
+  Tensor x = input({8, 65}, d, 4, false);
+  std::vector<Tensor> out;
+  for (DType t : {DType::F32, DType::BF16, DType::F16, DType::I32, DType::I64, DType::U8})
+    out.push_back(mul(x, 20.0).to(t).to(DType::F32));
+  return out;
+})
+CUDA_CASE("strided copy of transposed and sliced views", [](Device d) {
+  Tensor x = input({6, 7, 8}, d, 5, false);
+  return std::vector<Tensor>{x.permute({2, 0, 1}).contiguous(), x.slice(2, 1, 8, 3).contiguous(),
+                             x.select(1, 3).t().contiguous(), x.narrow(0, 2, 3).expand({2, 3, 7, 8}).contiguous()};
+})
+CUDA_CASE("fill and arange", [](Device d) {
+  return std::vector<Tensor>{full({1000}, 3.25, d), arange(-5, 100, 0.5, d),
+                             arange(0, 1000, 7, {DType::I64, d}).to(DType::F32)};
+})
+
+// ---- unary ----
+CUDA_CASE("neg", unary_case(neg))
+CUDA_CASE("exp", unary_case(exp))
+CUDA_CASE("log", unary_case(log, 0.1, 5))
+CUDA_CASE("sqrt", unary_case(sqrt, 0.1, 5))
+CUDA_CASE("rsqrt", unary_case(rsqrt, 0.1, 5))
+CUDA_CASE("abs", unary_case(abs))
+CUDA_CASE("relu", unary_case(relu))
+CUDA_CASE("gelu", unary_case(gelu_erf))
+CUDA_CASE("gelu tanh", unary_case(gelu_tanh))
+CUDA_CASE("sigmoid", unary_case(sigmoid))
+CUDA_CASE("tanh", unary_case(tanh))
+CUDA_CASE("pow by scalar", [](Device d) {
+  Tensor x = input({300}, d, 6, true, 0.1, 3);
+  return with_gradients(add(pow(x, 2.5), pow(x, -1.5)), {x});
+})
+CUDA_CASE("clamp", [](Device d) {
+  Tensor x = input({300}, d, 7);
+  return with_gradients(clamp(x, -0.5, 0.7), {x});
+})
+CUDA_CASE("scalar add mul and division", [](Device d) {
+  Tensor x = input({300}, d, 8, true, 0.5, 2);
+  return with_gradients(add(mul(x, 3.0), 1.5) + 2.0 / x + x / 3.0, {x});
+})
+
+// ---- binary and selection ----
+CUDA_CASE("add", binary_case(add))
+CUDA_CASE("sub", binary_case(sub))
+CUDA_CASE("mul", binary_case(mul))
+CUDA_CASE("div", binary_case(div, 0.5, 2))
+CUDA_CASE("maximum", binary_case(maximum))
+CUDA_CASE("minimum", binary_case(minimum))
+CUDA_CASE("comparisons", [](Device d) {
+  Tensor a = input({3, 1, 40}, d, 9, false), b = input({5, 40}, d, 10, false);
+  Tensor ai = mul(a, 3.0).to(DType::I64), bi = mul(b, 3.0).to(DType::I64);
+  return std::vector<Tensor>{eq(ai, bi), ne(ai, bi), lt(a, b), le(ai, bi), gt(a, b), ge(a, b),
+                             gt(a, 0.0)};
+})
+CUDA_CASE("integer arithmetic", [](Device d) {
+  Tensor a = mul(input({100}, d, 11, false), 50.0).to(DType::I64);
+  Tensor b = mul(input({100}, d, 12, false), 50.0).to(DType::I32);
+  return std::vector<Tensor>{add(a, a), sub(a, add(a, a)), mul(b, b), minimum(b, mul(b, b))};
+})
+CUDA_CASE("where", [](Device d) {
+  Tensor a = input({4, 30}, d, 13), b = input({30}, d, 14);
+  Tensor cond = gt(input({4, 1}, d, 15, false), 0.0);
+  return with_gradients(where(cond, a, b), {a, b});
+})
+CUDA_CASE("dropout draws the same mask", [](Device d) {
+  Tensor x = input({1000}, d, 16);
+  Generator g(17);
+  return with_gradients(dropout(x, 0.3, true, &g), {x});
+})
+
+// ---- random numbers ----
+CUDA_CASE("uniform numbers are identical", [](Device d) {
+  Generator g(18);
+  return std::vector<Tensor>{uniform({10001}, -2, 3, d, &g)};
+})
+CUDA_CASE("normal numbers agree", [](Device d) {
+  Generator g(19);
+  return std::vector<Tensor>{normal({10001}, 1, 2, d, &g)};
+})
+
+// ---- reductions ----
+CUDA_CASE("sum and mean over dims", [](Device d) {
+  Tensor x = input({7, 33, 65}, d, 20);
+  Tensor over_middle = mul(sum(x, {1}), mean(x, {1}));  // [7, 65]: a middle axis
+  Tensor over_outer = sum(x, {0, 2});                    // [33]: non-adjacent dims
+  std::vector<Tensor> out =
+      with_gradients(sum(over_middle) + sum(mul(over_outer, over_outer)), {x});
+  out.push_back(over_outer);
+  out.push_back(mean(x, {-1}, true));
+  return out;
+})
+CUDA_CASE("sum of a long axis", [](Device d) {
+  Tensor x = input({1 << 20}, d, 21);
+  return with_gradients(sum(x), {x});
+})
+CUDA_CASE("integer sum", [](Device d) {
+  Tensor x = mul(input({3, 1000}, d, 22, false), 10.0).to(DType::I32);
+  return std::vector<Tensor>{sum(x, {1}), sum(gt(x, 0.0))};
+})
+CUDA_CASE("max and min along a dim", [](Device d) {
+  Tensor x = input({9, 130, 5}, d, 23);
+  ValuesIndices a = max(x, 1), b = min(x, -1, true);
+  std::vector<Tensor> out = with_gradients(sum(a.values) + sum(b.values), {x});
+  out.push_back(a.indices);
+  out.push_back(b.indices);
+  out.push_back(argmax(x, 0));
+  out.push_back(argmin(x.reshape({-1}), 0));
+  return out;
+})
+CUDA_CASE("var", [](Device d) {
+  Tensor x = input({6, 257}, d, 24);
+  return with_gradients(sum(var(x, {1})) + sum(var(x, {0}, 0)), {x});
+})
+CUDA_CASE("topk", [](Device d) {
+  Tensor x = input({11, 300}, d, 25);
+  ValuesIndices a = topk(x, 5), b = topk(x, 3, 0, false);
+  std::vector<Tensor> out = with_gradients(sum(a.values, {1}) + sum(b.values, {0}).narrow(0, 0, 11), {x});
+  out.push_back(a.indices);
+  out.push_back(b.indices);
+  return out;
+})
+
+// ---- matrix products ----
+CUDA_CASE("matmul", [](Device d) {
+  Tensor a = input({67, 129}, d, 26), b = input({129, 35}, d, 27);
+  return with_gradients(matmul(a, b), {a, b});
+})
+CUDA_CASE("matmul of transposed operands", [](Device d) {
+  Tensor a = input({129, 67}, d, 28), b = input({35, 129}, d, 29);
+  return with_gradients(matmul(a.t(), b.t()), {a, b});
+})
+CUDA_CASE("batched matmul with broadcasting", [](Device d) {
+  Tensor a = input({3, 1, 17, 40}, d, 30), b = input({4, 40, 9}, d, 31);
+  return with_gradients(matmul(a, b), {a, b});
+})
+CUDA_CASE("matrix-vector and dot products", [](Device d) {
+  Tensor m = input({20, 30}, d, 32), v = input({30}, d, 33), w = input({20}, d, 34);
+  return with_gradients(matmul(w, matmul(m, v)).reshape({1}) + matmul(v, v), {m, v, w});
+})
+
+// ---- softmax and losses ----
+CUDA_CASE("softmax", [](Device d) {
+  Tensor x = input({13, 1000}, d, 35);
+  return with_gradients(softmax(x, -1), {x});
+})
+CUDA_CASE("softmax along a middle dim", [](Device d) {
+  Tensor x = input({4, 50, 6}, d, 36);
+  return with_gradients(softmax(x, 1), {x});
+})
+CUDA_CASE("log_softmax", [](Device d) {
+  Tensor x = input({13, 1000}, d, 37);
+  return with_gradients(log_softmax(x, 1) + log_softmax(x, 0) * 0.5, {x});
+})
+CUDA_CASE("cross_entropy", [](Device d) {
+  Tensor logits = input({6, 10}, d, 38);
+  Tensor target = labels({3, 0, 9, 1, -100, 5}, d);
+  Tensor a = cross_entropy(logits, target);
+  Tensor b = cross_entropy(logits, target, {Reduction::None, 0.1, -100});
+  return with_gradients(a + sum(b) * 0.3, {logits});
+})
+CUDA_CASE("nll_loss", [](Device d) {
+  Tensor logits = input({6, 10}, d, 39);
+  return with_gradients(nll_loss(log_softmax(logits, 1), labels({3, 0, 9, 1, 2, 5}, d)), {logits});
+})
+
+// ---- indexing, joining ----
+CUDA_CASE("index_select and embedding", [](Device d) {
+  Tensor w = input({50, 16}, d, 40), x = input({4, 9, 3}, d, 41);
+  Tensor rows = labels({3, 3, 8, 0, 7}, d);
+  Tensor looked_up = embedding(w, labels({1, 2, 1, 1, 49, 9}, d).reshape({2, 3}));  // [2, 3, 16]
+  return with_gradients(sum(mul(looked_up, looked_up)) + sum(index_select(x, 1, rows)), {w, x});
+})
+CUDA_CASE("gather", [](Device d) {
+  Tensor x = input({5, 8}, d, 42);
+  Tensor index = labels({0, 7, 7, 1, 2, 2, 3, 3, 4, 4, 0, 0, 5, 6, 1}, d).reshape({5, 3});
+  return with_gradients(gather(x, 1, index), {x});
+})
+CUDA_CASE("cat stack and split", [](Device d) {
+  Tensor a = input({3, 4}, d, 43), b = input({3, 2}, d, 44);
+  std::vector<Tensor> pieces = split(cat({a, b, a}, 1), 3, 1);
+  return with_gradients(stack({pieces[0], pieces[2]}, 1), {a, b});
+})
