@@ -224,6 +224,7 @@ struct DeviceProperties {
   char name[256] = {};
   int compute_capability = 0;  // 90 for Hopper
   int multiprocessors = 0;
+  int clock_khz = 0;  // the multiprocessors' maximum clock
   int64_t total_memory = 0;
   double peak_bandwidth_gbs = 0;  // from the memory clock and bus width, when the device says
 };

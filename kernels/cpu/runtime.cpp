@@ -1,13 +1,12 @@
-// The CPU as a device: 64-byte aligned host memory with the same accounting as the CUDA caching
-// allocator (current, peak, number of real allocations), plain memcpy, no streams.
-#include <atomic>   // counters shared by threads
+// The CPU as a device: host memory through the same caching allocator as CUDA's
+// (engine/caching_allocator.h). Caching matters on the CPU too: a fresh large block comes
+// from mmap and costs a page fault per 4 KiB on first touch, which made an elementwise add
+// three times slower than the kernel itself. Plain memcpy; no streams.
 #include <cstdlib>  // std::aligned_alloc, std::free
-#include <cstring>  // memcpy
-#include <mutex>
-#include <unordered_map>
+#include <cstring>  // memcpy, strncpy
 
-#include "engine/error.h"             // OutOfMemoryError
-#include "kernels/cpu/cpu_kernels.h"  // declarations
+#include "engine/caching_allocator.h"  // CachingAllocator
+#include "kernels/cpu/cpu_kernels.h"   // declarations
 
 namespace ember::cpu {
 
@@ -15,15 +14,13 @@ namespace {
 
 constexpr size_t kAlignment = 64;  // a cache line; also what AVX-512 loads like
 
-struct HostMemory {
-  std::mutex mutex;
-  std::unordered_map<void*, size_t> sizes;  // live allocations
-  MemoryStats stats;
-};
-
-HostMemory& host_memory() {
-  static HostMemory* memory = new HostMemory();  // never destroyed: tensors may outlive statics
-  return *memory;
+CachingAllocator& host_allocator() {
+  // Never destroyed: tensors in static objects may be freed after this would be.
+  static CachingAllocator* allocator = new CachingAllocator(
+      "cpu",
+      [](size_t bytes) { return std::aligned_alloc(kAlignment, bytes); },  // bytes: x512
+      [](void* ptr) { std::free(ptr); });
+  return *allocator;
 }
 
 int device_count() { return 1; }
@@ -36,50 +33,11 @@ DeviceProperties properties(int) {
   return p;
 }
 
-void* allocate(int, size_t bytes) {
-  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* ptr = rounded ? std::aligned_alloc(kAlignment, rounded) : nullptr;
-  if (rounded && !ptr)
-    throw OutOfMemoryError(str_cat("out of host memory: tried to allocate ", bytes, " bytes"));
-  HostMemory& m = host_memory();
-  std::lock_guard<std::mutex> lock(m.mutex);
-  if (ptr) m.sizes[ptr] = rounded;
-  m.stats.current_bytes += static_cast<int64_t>(rounded);
-  m.stats.reserved_bytes = m.stats.current_bytes;
-  if (m.stats.current_bytes > m.stats.peak_bytes) m.stats.peak_bytes = m.stats.current_bytes;
-  ++m.stats.device_allocations;
-  return ptr;
-}
-
-void deallocate(int, void* ptr) {
-  if (!ptr) return;
-  HostMemory& m = host_memory();
-  {
-    std::lock_guard<std::mutex> lock(m.mutex);
-    auto it = m.sizes.find(ptr);
-    if (it != m.sizes.end()) {
-      m.stats.current_bytes -= static_cast<int64_t>(it->second);
-      m.stats.reserved_bytes = m.stats.current_bytes;
-      ++m.stats.device_frees;
-      m.sizes.erase(it);
-    }
-  }
-  std::free(ptr);
-}
-
-MemoryStats memory_stats(int) {
-  HostMemory& m = host_memory();
-  std::lock_guard<std::mutex> lock(m.mutex);
-  return m.stats;
-}
-
-void reset_peak(int) {
-  HostMemory& m = host_memory();
-  std::lock_guard<std::mutex> lock(m.mutex);
-  m.stats.peak_bytes = m.stats.current_bytes;
-}
-
-void empty_cache(int) {}  // nothing is cached
+void* allocate(int, size_t bytes) { return host_allocator().allocate(bytes); }
+void deallocate(int, void* ptr) { host_allocator().deallocate(ptr); }
+MemoryStats memory_stats(int) { return host_allocator().stats(); }
+void reset_peak(int) { host_allocator().reset_peak(); }
+void empty_cache(int) { host_allocator().empty_cache(); }
 
 void copy_bytes(int, CopyKind, void* dst, const void* src, size_t bytes) {
   if (bytes) std::memcpy(dst, src, bytes);

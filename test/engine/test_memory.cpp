@@ -136,20 +136,28 @@ TEST_CASE("freeing a pointer the allocator does not own is an error") {
   CHECK_THROWS_AS(allocator.deallocate(&not_ours), Error);
 }
 
-TEST_CASE("CPU tensors are counted in the CPU allocator statistics") {
+TEST_CASE("CPU tensors are counted and their memory reused") {
   const Device cpu = Device::cpu();
   const int64_t before = memory_stats(cpu).current_bytes;
   reset_peak_memory(cpu);
   {
-    Tensor a = empty({1000}, DType::F64);  // 8000 bytes, rounded to 64
-    CHECK(memory_stats(cpu).current_bytes - before == 8000);
+    Tensor a = empty({1000}, DType::F64);  // 8000 bytes, rounded up to 8192
+    CHECK(memory_stats(cpu).current_bytes - before == 8192);
     {
-      Tensor b = empty({10}, DType::F32);  // 40 -> 64
-      CHECK(memory_stats(cpu).current_bytes - before == 8064);
+      Tensor b = empty({10}, DType::F32);  // 40 bytes -> 512
+      CHECK(memory_stats(cpu).current_bytes - before == 8704);
     }
     Tensor view = a.narrow(0, 0, 10);  // a view allocates nothing
-    CHECK(memory_stats(cpu).current_bytes - before == 8000);
+    CHECK(memory_stats(cpu).current_bytes - before == 8192);
   }
   CHECK(memory_stats(cpu).current_bytes == before);
-  CHECK(memory_stats(cpu).peak_bytes - before >= 8064);
+  CHECK(memory_stats(cpu).peak_bytes - before >= 8704);
+
+  // A repeated computation takes its memory from the cache after the first round.
+  Tensor x = ones({4096});
+  auto step = [&] { return sum(relu(x * 2.0) + x).item<float>(); };
+  step();
+  const int64_t allocations = memory_stats(cpu).device_allocations;
+  for (int i = 0; i < 5; ++i) step();
+  CHECK(memory_stats(cpu).device_allocations == allocations);
 }
