@@ -6,16 +6,20 @@
 #   make CUDA=0 test     the same without any CUDA toolkit (CPU-only ember)
 #   make gpu-check       on a machine with a GPU: every test including CUDA ones, plus a report
 #   make bench           build and run the kernel benchmarks (figures, never a pass/fail)
+#   make sanitize        CPU-only build under AddressSanitizer + UBSan, unit tests
 #   make format          clang-format every source file in place (format-check: CI's check)
 #   make clean           remove build/ and bin/
 #
 # Variables: CUDA=0|1 (default 1), CUDA_ARCH=90 (default: the local GPU's, else 90),
-# BUILD_TYPE=Release|Debug|RelWithDebInfo, JOBS=N (default: all cores), LABELS=regex (ctest -L).
+# BUILD_TYPE=Release|Debug|RelWithDebInfo, JOBS=N (default: all cores), LABELS=regex (ctest -L),
+# SETUP=0 (skip the dependency check).
 
 CUDA ?= 1
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 LABELS ?=
+# SETUP=0 skips scripts/setup.sh (a machine whose dependencies come from elsewhere)
+SETUP ?= 1
 
 ifeq ($(CUDA),0)
   BUILD_DIR := build/cpu
@@ -33,12 +37,12 @@ endif
 GENERATOR := $(if $(shell command -v ninja 2>/dev/null),-G Ninja,)
 SOURCES = $(shell git ls-files '*.h' '*.cpp' '*.cu' '*.cuh' 2>/dev/null)
 
-.PHONY: all build setup configure test gpu-check bench format format-check clean
+.PHONY: all build setup configure test gpu-check bench sanitize format format-check clean
 
 all: build
 
 setup:
-	@bash scripts/setup.sh
+	@if [ "$(SETUP)" != 0 ]; then bash scripts/setup.sh; fi
 
 # Re-running cmake on an existing tree is cheap and picks up a changed CUDA_ARCH or BUILD_TYPE.
 # A tree made by another generator (Ninja vs Unix Makefiles) is started afresh.
@@ -52,6 +56,15 @@ build: configure
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(if $(LABELS),-L '$(LABELS)',)
+
+# Its own tree (build/asan); OpenMP's runtime keeps thread pools alive at exit, which LeakSanitizer
+# would report, so leak checking is left to the plain runs of the CPU-only build.
+sanitize: setup
+	@cmake -S . -B build/asan $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMBER_CUDA=OFF \
+	  -DEMBER_SANITIZE=ON >/dev/null
+	@cmake --build build/asan -j $(JOBS)
+	@cd build/asan && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS) -L unit
 
 gpu-check:
 	@bash scripts/gpu_check.sh

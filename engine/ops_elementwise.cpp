@@ -248,12 +248,62 @@ Tensor lt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Lt
 Tensor le(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Le, a, b); }
 Tensor gt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Gt, a, b); }
 Tensor ge(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Ge, a, b); }
-Tensor eq(const Tensor& a, double b) { return eq(a, detail::scalar_like(a, b)); }
-Tensor ne(const Tensor& a, double b) { return ne(a, detail::scalar_like(a, b)); }
-Tensor lt(const Tensor& a, double b) { return lt(a, detail::scalar_like(a, b)); }
-Tensor le(const Tensor& a, double b) { return le(a, detail::scalar_like(a, b)); }
-Tensor gt(const Tensor& a, double b) { return gt(a, detail::scalar_like(a, b)); }
-Tensor ge(const Tensor& a, double b) { return ge(a, detail::scalar_like(a, b)); }
+namespace {
+
+// The representable range of an integer dtype.
+void integer_range(DType dt, double& lo, double& hi) {
+  switch (dt) {
+    case DType::U8: lo = 0, hi = 255; return;
+    case DType::I32: lo = -2147483648.0, hi = 2147483647.0; return;
+    default: lo = -9223372036854775808.0, hi = 9223372036854775807.0; return;
+  }
+}
+
+// Tensor (op) scalar. A float tensor compares with the scalar in its own dtype, as PyTorch
+// does. An integer tensor must compare exactly with any real scalar, so the scalar becomes the
+// integer bound that gives the same answer: x < 1.5 is x < 2, x <= 1.5 is x <= 1, x == 1.5 is
+// never true, and a bound beyond the dtype's range makes the answer the same everywhere.
+Tensor compare_scalar(BinaryOp op, const Tensor& a, double b) {
+  detail::check_defined(binary_name(op), a);
+  const DType dt = a.dtype();
+  const bool integer = dt == DType::U8 || dt == DType::I32 || dt == DType::I64;
+  if (!integer || std::isnan(b)) return binary_forward(op, a, detail::scalar_like(a, b));
+  auto constant = [&](bool value) { return full(a.shape(), value ? 1 : 0, {DType::U8, a.device()}); };
+  double bound = b;
+  switch (op) {
+    case BinaryOp::Eq:
+    case BinaryOp::Ne:
+      if (std::floor(b) != b) return constant(op == BinaryOp::Ne);
+      break;
+    case BinaryOp::Lt:
+    case BinaryOp::Ge: bound = std::ceil(b); break;
+    case BinaryOp::Le:
+    case BinaryOp::Gt: bound = std::floor(b); break;
+    default: break;
+  }
+  double lo, hi;
+  integer_range(dt, lo, hi);
+  if (bound < lo || bound > hi) {
+    const bool above = bound > hi;  // every element is below the bound
+    switch (op) {
+      case BinaryOp::Eq: return constant(false);
+      case BinaryOp::Ne: return constant(true);
+      case BinaryOp::Lt:
+      case BinaryOp::Le: return constant(above);
+      default: return constant(!above);  // Gt, Ge
+    }
+  }
+  return binary_forward(op, a, detail::scalar_like(a, bound));
+}
+
+}  // namespace
+
+Tensor eq(const Tensor& a, double b) { return compare_scalar(BinaryOp::Eq, a, b); }
+Tensor ne(const Tensor& a, double b) { return compare_scalar(BinaryOp::Ne, a, b); }
+Tensor lt(const Tensor& a, double b) { return compare_scalar(BinaryOp::Lt, a, b); }
+Tensor le(const Tensor& a, double b) { return compare_scalar(BinaryOp::Le, a, b); }
+Tensor gt(const Tensor& a, double b) { return compare_scalar(BinaryOp::Gt, a, b); }
+Tensor ge(const Tensor& a, double b) { return compare_scalar(BinaryOp::Ge, a, b); }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const char* name = "where";

@@ -2,11 +2,13 @@
 // softmax, top-k. A "row" is one (outer, inner) position: `axis` elements, `inner` apart.
 //
 // Two schedules, picked by launch_along_axis:
-//   inner == 1 (rows contiguous, e.g. the last dimension): a block per row. Its threads read
-//     elements threadIdx.x, threadIdx.x + blockDim.x, ... (neighbouring threads, neighbouring
-//     addresses), each keeps a partial result, and block_reduce combines the partials.
-//   inner > 1: a thread per row, walking the whole axis alone. Neighbouring threads hold
-//     neighbouring inner positions, so their loads are coalesced too.
+//   inner == 1 (rows contiguous, e.g. the last dimension) and at least a warp's worth of
+//     elements per row: a block per row. Its threads read elements threadIdx.x,
+//     threadIdx.x + blockDim.x, ... (neighbouring threads, neighbouring addresses), each keeps
+//     a partial result, and block_reduce combines the partials.
+//   otherwise: a thread per row, walking the whole axis alone. With inner > 1, neighbouring
+//     threads hold neighbouring inner positions, so their loads are coalesced too; with short
+//     contiguous rows, a warp's rows lie side by side and share cache lines.
 // A kernel written against AxisSchedule<kBlockPerRow> serves both: in the thread-per-row
 // schedule each "partial" is already the row's result and combine() returns it unchanged.
 //
@@ -112,9 +114,11 @@ struct AxisSchedule {
   __device__ static bool writes_row() { return !kBlockPerRow || threadIdx.x == 0; }
   // The row's result from this thread's partial result, in every thread of the row.
   template <typename T, typename Combine>
-  __device__ static T combine(T partial, T identity, Combine combine) {
-    if constexpr (kBlockPerRow) return block_reduce(partial, identity, combine);
-    else return partial;
+  __device__ static T combine(T partial, T identity, Combine operation) {
+    if constexpr (kBlockPerRow)
+      return block_reduce(partial, identity, operation);
+    else
+      return partial;
   }
 };
 
@@ -126,16 +130,17 @@ inline int row_block_size(int64_t axis) {
                           kWarpSize);
 }
 
-// Launches kernel<true> (a block per row) when inner == 1, else kernel<false> (a thread per
-// row), over the outer * inner rows; the two are passed as the two instantiations, e.g.
+// Launches kernel<true> (a block per row) for contiguous rows of at least a warp's length,
+// else kernel<false> (a thread per row), over the outer * inner rows; the two are passed as
+// the two instantiations, e.g.
 //   launch_along_axis(sum_kernel<T, true>, sum_kernel<T, false>, outer, axis, inner, stream, ...)
 template <typename... Parameters, typename... Arguments>
-void launch_along_axis(void (*block_per_row)(Parameters...),
-                       void (*thread_per_row)(Parameters...), int64_t outer, int64_t axis,
-                       int64_t inner, cudaStream_t stream, Arguments... arguments) {
+void launch_along_axis(void (*block_per_row)(Parameters...), void (*thread_per_row)(Parameters...),
+                       int64_t outer, int64_t axis, int64_t inner, cudaStream_t stream,
+                       Arguments... arguments) {
   const int64_t rows = outer * inner;
   if (rows == 0) return;
-  if (inner == 1) {
+  if (inner == 1 && axis >= kWarpSize) {
     const unsigned int blocks = static_cast<unsigned int>(std::min(rows, kMaxBlocks));
     block_per_row<<<blocks, row_block_size(axis), 0, stream>>>(arguments...);
   } else {
@@ -147,13 +152,17 @@ void launch_along_axis(void (*block_per_row)(Parameters...),
 // The extreme values of a type, as identities of max and min: infinities for floats.
 template <typename T>
 __host__ __device__ constexpr T lowest_value() {
-  if constexpr (std::is_floating_point_v<T>) return -std::numeric_limits<T>::infinity();
-  else return std::numeric_limits<T>::lowest();
+  if constexpr (std::is_floating_point_v<T>)
+    return -std::numeric_limits<T>::infinity();
+  else
+    return std::numeric_limits<T>::lowest();
 }
 template <typename T>
 __host__ __device__ constexpr T highest_value() {
-  if constexpr (std::is_floating_point_v<T>) return std::numeric_limits<T>::infinity();
-  else return std::numeric_limits<T>::max();
+  if constexpr (std::is_floating_point_v<T>)
+    return std::numeric_limits<T>::infinity();
+  else
+    return std::numeric_limits<T>::max();
 }
 
 }  // namespace ember::cuda

@@ -50,9 +50,9 @@ inline void check_cuda(cudaError_t status, const char* call, const char* file, i
 
 inline void check_cublas(cublasStatus_t status, const char* call, const char* file, int line) {
   if (status == CUBLAS_STATUS_SUCCESS) return;
-  const std::string message = str_cat("cuBLAS error ", cublasGetStatusName(status), " (",
-                                      cublasGetStatusString(status), ") in ", call, " at ", file,
-                                      ":", line);
+  const std::string message =
+      str_cat("cuBLAS error ", cublasGetStatusName(status), " (", cublasGetStatusString(status),
+              ") in ", call, " at ", file, ":", line);
   if (status == CUBLAS_STATUS_ALLOC_FAILED) throw OutOfMemoryError(message);
   throw Error(message);
 }

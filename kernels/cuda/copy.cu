@@ -39,8 +39,8 @@ void copy(const IterShape& shape, DType src_dtype, const void* src, const Stride
           DType dst_dtype, void* dst, const Strides& dst_strides, Stream stream) {
   const int64_t n = shape.numel();
   if (n == 0) return;
-  const bool dense = shape.ndim == 0 || (shape.ndim == 1 && src_strides.v[0] == 1 &&
-                                         dst_strides.v[0] == 1);
+  const bool dense =
+      shape.ndim == 0 || (shape.ndim == 1 && src_strides.v[0] == 1 && dst_strides.v[0] == 1);
   if (dense && src_dtype == dst_dtype) {
     EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(n) * dtype_size(src_dtype),
                                      cudaMemcpyDeviceToDevice, as_cuda_stream(stream)));

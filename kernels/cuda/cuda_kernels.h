@@ -10,19 +10,19 @@ namespace ember::cuda {
 
 using namespace ember::kernels;
 
-CopyFn copy;                 // copy.cu
-FillFn fill;                 // copy.cu
-ArangeFn arange;             // copy.cu
-UnaryFn unary;               // elementwise.cu
+CopyFn copy;      // copy.cu
+FillFn fill;      // copy.cu
+ArangeFn arange;  // copy.cu
+UnaryFn unary;    // elementwise.cu
 UnaryBackwardFn unary_backward;
 BinaryFn binary;
 WhereFn where;
-ReduceFn reduce;             // reduce.cu
+ReduceFn reduce;  // reduce.cu
 ArgReduceFn arg_reduce;
 VarianceFn variance;
 TopkFn topk;
-GemmFn gemm;                 // matmul.cu
-SoftmaxFn softmax;           // softmax.cu
+GemmFn gemm;        // matmul.cu
+SoftmaxFn softmax;  // softmax.cu
 SoftmaxBackwardFn softmax_backward;
 CrossEntropyFn cross_entropy;
 CrossEntropyBackwardFn cross_entropy_backward;

@@ -13,8 +13,8 @@
 #include <algorithm>  // std::min, std::max
 #include <cstdint>
 
-#include "engine/dtype.h"             // Half, BFloat16
-#include "kernels/cuda/check.h"       // EMBER_CUDA_CHECK_LAUNCH
+#include "engine/dtype.h"               // Half, BFloat16
+#include "kernels/cuda/check.h"         // EMBER_CUDA_CHECK_LAUNCH
 #include "kernels/cuda/cuda_kernels.h"  // declarations, using namespace kernels
 
 namespace ember::cuda {
@@ -22,11 +22,13 @@ namespace ember::cuda {
 // Every dtype but f64: f64 tensors never live on CUDA (see engine/dtype.h).
 #define EMBER_CUDA_ALL_TYPES float, BFloat16, Half, int32_t, int64_t, uint8_t
 
-constexpr int kBlockSize = 256;         // threads per block of elementwise kernels
-constexpr int64_t kMaxBlocks = 65535;   // grid cap: ~60 waves of resident blocks on an H100
+constexpr int kBlockSize = 256;        // threads per block of elementwise kernels
+constexpr int64_t kMaxBlocks = 65535;  // grid cap: ~60 waves of resident blocks on an H100
 constexpr int kWarpSize = 32;
 
-inline cudaStream_t as_cuda_stream(Stream stream) { return static_cast<cudaStream_t>(stream); }
+inline cudaStream_t as_cuda_stream(Stream stream) {
+  return static_cast<cudaStream_t>(stream);
+}
 
 // Blocks for `work_items` threads' worth of work, at least 1 and at most kMaxBlocks.
 inline unsigned int grid_size(int64_t work_items, int block_size = kBlockSize) {

@@ -71,8 +71,8 @@ void gemm(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k, double al
     EMBER_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
         handle, first_op, second_op, as_cublas_int(n, "n"), as_cublas_int(m, "m"),
         as_cublas_int(k, "k"), &alpha_f, b.ptr, CUDA_R_32F, as_cublas_int(first_ld, "ldb"),
-        b.batch_stride, a.ptr, CUDA_R_32F, as_cublas_int(second_ld, "lda"), a.batch_stride,
-        &beta_f, c, CUDA_R_32F, as_cublas_int(result_ld, "ldc"), c_batch_stride,
+        b.batch_stride, a.ptr, CUDA_R_32F, as_cublas_int(second_ld, "lda"), a.batch_stride, &beta_f,
+        c, CUDA_R_32F, as_cublas_int(result_ld, "ldc"), c_batch_stride,
         as_cublas_int(batch, "batch"), compute, CUBLAS_GEMM_DEFAULT));
   });
 }

@@ -1,6 +1,6 @@
 // Reductions on CUDA over x viewed as [outer, axis, inner]: sum, mean, max, min, the index of
 // the max/min, variance and top-k. Each kernel is written once against AxisSchedule (see
-// axis_reduce.cuh: a block per row when inner == 1, else a thread per row).
+// axis_reduce.cuh: a block per contiguous row, or a thread per row).
 //
 // To agree with the CPU reference: sums accumulate in double (int64 for integers); max/min
 // carry (value, index) pairs, so that the first NaN wins and ties go to the lowest index
@@ -32,10 +32,10 @@ __global__ void sum_kernel(ReduceOp op, DType out_dtype, const T* x, void* y, in
   using Sum = SumType<T>;
   const int64_t rows = outer * inner;
   for (int64_t row = Schedule::first_row(); row < rows; row += Schedule::row_step()) {
-    const T* p = x + row_start(row, axis, inner);
+    const T* row_data = x + row_start(row, axis, inner);
     Sum partial = 0;
     for (int64_t j = Schedule::first_element(); j < axis; j += Schedule::element_step())
-      partial += static_cast<Sum>(p[j * inner]);
+      partial += static_cast<Sum>(row_data[j * inner]);
     const Sum total = Schedule::combine(partial, Sum(0), Add{});
     if (!Schedule::writes_row()) continue;
     if (out_dtype == DType::I64) {
@@ -78,10 +78,10 @@ __global__ void arg_reduce_kernel(bool is_max, const T* x, T* values, int64_t* i
                                std::numeric_limits<int64_t>::max()};
   const int64_t rows = outer * inner;
   for (int64_t row = Schedule::first_row(); row < rows; row += Schedule::row_step()) {
-    const T* p = x + row_start(row, axis, inner);
+    const T* row_data = x + row_start(row, axis, inner);
     ValueIndex<T> best = identity;
     for (int64_t j = Schedule::first_element(); j < axis; j += Schedule::element_step())
-      best = better_of(best, ValueIndex<T>{p[j * inner], j});
+      best = better_of(best, ValueIndex<T>{row_data[j * inner], j});
     best = Schedule::combine(best, identity, better_of);
     if (!Schedule::writes_row()) continue;
     if (indices) indices[row] = best.index;
@@ -96,14 +96,14 @@ __global__ void variance_kernel(const T* x, T* y, int64_t outer, int64_t axis, i
   using Schedule = AxisSchedule<kBlockPerRow>;
   const int64_t rows = outer * inner;
   for (int64_t row = Schedule::first_row(); row < rows; row += Schedule::row_step()) {
-    const T* p = x + row_start(row, axis, inner);
+    const T* row_data = x + row_start(row, axis, inner);
     double partial = 0;
     for (int64_t j = Schedule::first_element(); j < axis; j += Schedule::element_step())
-      partial += static_cast<double>(p[j * inner]);
+      partial += static_cast<double>(row_data[j * inner]);
     const double mean = Schedule::combine(partial, 0.0, Add{}) / static_cast<double>(axis);
     double squares = 0;
     for (int64_t j = Schedule::first_element(); j < axis; j += Schedule::element_step()) {
-      const double deviation = static_cast<double>(p[j * inner]) - mean;
+      const double deviation = static_cast<double>(row_data[j * inner]) - mean;
       squares += deviation * deviation;
     }
     squares = Schedule::combine(squares, 0.0, Add{});
@@ -142,13 +142,13 @@ __global__ void topk_kernel(const T* x, T* values, int64_t* indices, int64_t out
   const ValueIndex<T> none{T(0), -1};
   const int64_t rows = outer * inner;
   for (int64_t row = Schedule::first_row(); row < rows; row += Schedule::row_step()) {
-    const T* p = x + row_start(row, axis, inner);
+    const T* row_data = x + row_start(row, axis, inner);
     const int64_t o = row / inner, i = row % inner;
     ValueIndex<T> previous = none;  // the last pick; candidates must come after it
     for (int64_t rank = 0; rank < k; ++rank) {
       ValueIndex<T> best = none;
       for (int64_t j = Schedule::first_element(); j < axis; j += Schedule::element_step()) {
-        const ValueIndex<T> candidate{p[j * inner], j};
+        const ValueIndex<T> candidate{row_data[j * inner], j};
         if (previous.index >= 0 && !order.comes_first(previous, candidate)) continue;
         best = order(best, candidate);
       }
@@ -174,9 +174,9 @@ void reduce(ReduceOp op, DType dtype, DType out_dtype, const void* x, void* y, i
       launch_along_axis(sum_kernel<T, true>, sum_kernel<T, false>, outer, axis, inner,
                         as_cuda_stream(stream), op, out_dtype, in, y, outer, axis, inner);
     } else {  // max/min: arg_reduce without the index
-      launch_along_axis(arg_reduce_kernel<T, true>, arg_reduce_kernel<T, false>, outer, axis,
-                        inner, as_cuda_stream(stream), op == ReduceOp::Max, in,
-                        static_cast<T*>(y), static_cast<int64_t*>(nullptr), outer, axis, inner);
+      launch_along_axis(arg_reduce_kernel<T, true>, arg_reduce_kernel<T, false>, outer, axis, inner,
+                        as_cuda_stream(stream), op == ReduceOp::Max, in, static_cast<T*>(y),
+                        static_cast<int64_t*>(nullptr), outer, axis, inner);
     }
   });
 }
@@ -185,10 +185,9 @@ void arg_reduce(ArgReduceOp op, DType dtype, const void* x, void* values, int64_
                 int64_t outer, int64_t axis, int64_t inner, Stream stream) {
   dispatch<float, int32_t, int64_t, uint8_t>(dtype, "arg_reduce", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch_along_axis(arg_reduce_kernel<T, true>, arg_reduce_kernel<T, false>, outer, axis,
-                      inner, as_cuda_stream(stream), op == ArgReduceOp::Max,
-                      static_cast<const T*>(x), static_cast<T*>(values), indices, outer, axis,
-                      inner);
+    launch_along_axis(arg_reduce_kernel<T, true>, arg_reduce_kernel<T, false>, outer, axis, inner,
+                      as_cuda_stream(stream), op == ArgReduceOp::Max, static_cast<const T*>(x),
+                      static_cast<T*>(values), indices, outer, axis, inner);
   });
 }
 
@@ -197,8 +196,8 @@ void variance(DType dtype, const void* x, void* y, int64_t outer, int64_t axis, 
   dispatch<float>(dtype, "variance", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch_along_axis(variance_kernel<T, true>, variance_kernel<T, false>, outer, axis, inner,
-                      as_cuda_stream(stream), static_cast<const T*>(x), static_cast<T*>(y),
-                      outer, axis, inner, correction);
+                      as_cuda_stream(stream), static_cast<const T*>(x), static_cast<T*>(y), outer,
+                      axis, inner, correction);
   });
 }
 

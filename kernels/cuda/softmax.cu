@@ -60,8 +60,8 @@ __global__ void softmax_kernel(const T* x, T* y, int64_t outer, int64_t axis, in
 
 // softmax: dx = y * (dy - sum(dy * y)); log-softmax: dx = dy - exp(y) * sum(dy).
 template <typename T, bool kBlockPerRow>
-__global__ void softmax_backward_kernel(const T* y, const T* dy, T* dx, int64_t outer,
-                                        int64_t axis, int64_t inner, bool log) {
+__global__ void softmax_backward_kernel(const T* y, const T* dy, T* dx, int64_t outer, int64_t axis,
+                                        int64_t inner, bool log) {
   using Schedule = AxisSchedule<kBlockPerRow>;
   const int64_t rows = outer * inner;
   for (int64_t row = Schedule::first_row(); row < rows; row += Schedule::row_step()) {
@@ -86,8 +86,8 @@ __global__ void softmax_backward_kernel(const T* y, const T* dy, T* dx, int64_t 
 
 // A block per row of logits [n, c]; loss and logsumexp are [n].
 template <typename T>
-__global__ void cross_entropy_kernel(const T* logits, const int64_t* target, T* loss,
-                                     T* logsumexp, int64_t n, int64_t c, double label_smoothing,
+__global__ void cross_entropy_kernel(const T* logits, const int64_t* target, T* loss, T* logsumexp,
+                                     int64_t n, int64_t c, double label_smoothing,
                                      int64_t ignore_index) {
   using Schedule = AxisSchedule<true>;
   for (int64_t row = Schedule::first_row(); row < n; row += Schedule::row_step()) {
@@ -109,9 +109,11 @@ __global__ void cross_entropy_kernel(const T* logits, const int64_t* target, T* 
     const int64_t t = target[row];
     double row_loss = 0;
     if (t != ignore_index) {
-      if (t < 0 || t >= c) row_loss = ::nan("");  // an invalid target poisons the loss
-      else row_loss = (1 - label_smoothing) * (lse - x[t]) +
-                      label_smoothing * (lse - total / static_cast<double>(c));
+      if (t < 0 || t >= c)
+        row_loss = ::nan("");  // an invalid target poisons the loss
+      else
+        row_loss = (1 - label_smoothing) * (lse - x[t]) +
+                   label_smoothing * (lse - total / static_cast<double>(c));
     }
     loss[row] = static_cast<T>(row_loss);
   }
@@ -151,8 +153,8 @@ void softmax(DType dtype, const void* x, void* y, int64_t outer, int64_t axis, i
   dispatch<float>(dtype, "softmax", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch_along_axis(softmax_kernel<T, true>, softmax_kernel<T, false>, outer, axis, inner,
-                      as_cuda_stream(stream), static_cast<const T*>(x), static_cast<T*>(y),
-                      outer, axis, inner, log);
+                      as_cuda_stream(stream), static_cast<const T*>(x), static_cast<T*>(y), outer,
+                      axis, inner, log);
   });
 }
 
@@ -174,8 +176,8 @@ void cross_entropy(DType dtype, const void* logits, const int64_t* target, void*
     using T = typename decltype(tag)::type;
     const unsigned int blocks = static_cast<unsigned int>(std::min(n, kMaxBlocks));
     cross_entropy_kernel<<<blocks, row_block_size(c), 0, as_cuda_stream(stream)>>>(
-        static_cast<const T*>(logits), target, static_cast<T*>(loss), static_cast<T*>(logsumexp),
-        n, c, label_smoothing, ignore_index);
+        static_cast<const T*>(logits), target, static_cast<T*>(loss), static_cast<T*>(logsumexp), n,
+        c, label_smoothing, ignore_index);
     EMBER_CUDA_CHECK_LAUNCH();
   });
 }

@@ -2,8 +2,8 @@
 // (the CUDA twin of kernels/cpu/strided_loop.h).
 //
 // Thread i handles linear index i of `shape` (row-major) and turns it into one element offset
-// per operand by peeling off coordinates from the last dimension:
-//   coordinate[d] = rest % size[d],  rest = rest / size[d],  offset_k += coordinate[d] * stride_k[d]
+// per operand by peeling off coordinates from the last dimension, starting with rest = i:
+//   coordinate = rest % size[d];  rest = rest / size[d];  offset[k] += coordinate * stride_k[d]
 // Dimension 0 takes whatever is left, so an ndim-d shape costs d - 1 divisions. Integer
 // division is slow on a GPU and 64-bit division slower still, so when numel fits in 32 bits the
 // coordinates are computed in 32-bit arithmetic (offsets stay 64-bit). When every operand is
@@ -45,7 +45,12 @@ __global__ void strided_elementwise_kernel(IterShape shape, int64_t n, OperandSt
   for (int64_t i = first_thread_index(); i < n; i += total_threads()) {
     int64_t offset[N] = {};
     Index rest = static_cast<Index>(i);
-    for (int d = shape.ndim - 1; d > 0; --d) {
+    // Unrolled over all kMaxDims so that every index into `shape` and `strides` is a constant:
+    // a loop bounded by ndim would index them with a variable, which puts the parameters on
+    // the stack (local memory) instead of reading them from the constant bank.
+#pragma unroll
+    for (int d = kMaxDims - 1; d > 0; --d) {
+      if (d >= shape.ndim) continue;
       const Index size = static_cast<Index>(shape.size[d]);
       const Index quotient = rest / size;
       const int64_t coordinate = static_cast<int64_t>(rest - quotient * size);

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Downloads the Debian packages ember links against into .deps/debs (git-ignored), for a GPU
+# machine that has CUDA and PyTorch but none of these packages and no network. The folder
+# travels with the checkout; there, `make gpu-check` unpacks it with `dpkg -x` into
+# .deps/root (scripts/gpu_env.sh). About 13 MB. See docs/gpu.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  libopenblas0-pthread libopenblas-pthread-dev libgfortran5  # CPU matrix products
+  doctest-dev                                                # tests
+  libcli11-dev nlohmann-json3-dev                            # flags, JSON (headers)
+)
+
+mkdir -p .deps/debs
+cd .deps/debs
+rm -f ./*.deb
+# apt-get download works without root; the index must be current.
+apt-get download "${packages[@]}" 2>&1 | grep -v "^W: Download is performed unsandboxed" || true
+count=$(ls ./*.deb 2>/dev/null | wc -l)
+if [[ $count -ne ${#packages[@]} ]]; then
+  echo "fetch_gpu_deps: expected ${#packages[@]} packages, got $count (run apt-get update?)" >&2
+  exit 1
+fi
+echo "fetch_gpu_deps: $count packages, $(du -sh . | cut -f1) in .deps/debs"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# make gpu-check: on a machine with a GPU, build ember with CUDA for that GPU, run every test
+# (the CUDA-against-CPU comparisons included), run the kernel benchmarks, and write
+# reports/gpu-check.md and reports/gpu-check.json (device, commit, test summary, each CUDA op's
+# largest error against the CPU, benchmark figures). Exits non-zero if a test failed.
+#
+# Works on a normal Debian machine (packages from scripts/setup.sh) and on a GPU machine that
+# has only CUDA and PyTorch, when .deps/debs was carried along (docs/gpu.md).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if ! nvidia-smi --query-gpu=name --format=csv,noheader >/dev/null 2>&1; then
+  echo "gpu-check: no GPU answers nvidia-smi; this target needs one (make test runs everywhere)" >&2
+  exit 1
+fi
+
+setup=1
+if [[ -d .deps/debs ]]; then
+  source scripts/gpu_env.sh
+  setup=0
+fi
+
+mkdir -p reports
+rm -f reports/gpu-ops.jsonl
+arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n1 | tr -d '. ')
+jobs=$(nproc)
+commit=${EMBER_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+
+start=$(date +%s)
+if ! make build CUDA=1 CUDA_ARCH="$arch" JOBS="$jobs" SETUP="$setup" \
+     EXTRA_CMAKE_FLAGS="${EMBER_CMAKE_FLAGS:-}" 2>&1 | tee reports/build.log; then
+  echo "gpu-check: build failed (reports/build.log)" >&2
+  exit 1
+fi
+build_seconds=$(( $(date +%s) - start ))
+
+start=$(date +%s)
+(cd build/cuda && EMBER_GPU_REPORT="$PWD/../../reports/gpu-ops.jsonl" \
+   ctest --output-on-failure -j "$jobs") 2>&1 | tee reports/ctest.log
+test_status=${PIPESTATUS[0]}
+test_seconds=$(( $(date +%s) - start ))
+
+bin/ember_info 2>&1 | tee reports/ember_info.log
+bin/bench_kernels --json reports/bench.json 2>&1 | tee reports/bench.log
+
+python3 scripts/gpu_report.py --commit "$commit" --arch "$arch" \
+  --build-seconds "$build_seconds" --test-seconds "$test_seconds" --test-status "$test_status"
+exit "$test_status"
