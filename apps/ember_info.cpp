@@ -15,15 +15,16 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    std::printf("ember: CUDA backend %s\n", ember::cuda_compiled() ? "built" : "not built (CUDA=0)");
+    std::printf("ember: CUDA backend %s\n",
+                ember::cuda_compiled() ? "built" : "not built (CUDA=0)");
     const int gpus = ember::cuda_device_count();
     if (gpus == 0 && ember::cuda_compiled())
       std::printf("ember: no usable GPU (%s)\n", ember::cuda_unavailable_reason().c_str());
     for (int i = 0; i < gpus; ++i) {
       const auto p = ember::device_properties(ember::Device::cuda(i));
       std::printf("ember: cuda:%d %s, compute capability %d.%d, %d SMs, %.1f GiB, %.0f GB/s\n", i,
-                  p.name, p.compute_capability / 10, p.compute_capability % 10,
-                  p.multiprocessors, p.total_memory / 1073741824.0, p.peak_bandwidth_gbs);
+                  p.name, p.compute_capability / 10, p.compute_capability % 10, p.multiprocessors,
+                  p.total_memory / 1073741824.0, p.peak_bandwidth_gbs);
     }
     const ember::Device device = ember::resolve_device(device_flag);
     std::printf("ember: using %s\n", device.str().c_str());

@@ -41,7 +41,8 @@ double median_seconds(Device device, int repeat, const std::function<void()>& bo
     const auto start = std::chrono::steady_clock::now();
     body();
     synchronize(device);
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    times.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
@@ -50,12 +51,16 @@ double median_seconds(Device device, int repeat, const std::function<void()>& bo
 // FP32 lanes per multiprocessor by compute capability (NVIDIA's tuning guides).
 int fp32_lanes_per_sm(int capability) {
   switch (capability) {
-    case 80: return 64;   // A100
+    case 80:
+      return 64;  // A100
     case 86:
     case 87:
-    case 89: return 128;  // Ampere consumer, Ada
-    case 90: return 128;  // Hopper
-    default: return capability >= 100 ? 128 : 64;
+    case 89:
+      return 128;  // Ampere consumer, Ada
+    case 90:
+      return 128;  // Hopper
+    default:
+      return capability >= 100 ? 128 : 64;
   }
 }
 
@@ -85,8 +90,8 @@ void bench_device(Device device, int repeat, const std::vector<int64_t>& gemm_si
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data<float>(), n,
                     b.data<float>(), n, 0.0f, c.data<float>(), n);
       });
-      figures.push_back({name, "gemm f32 " + std::to_string(n) + " (cblas_sgemm direct)",
-                         "TFLOP/s", flops / t / 1e12, 0, ""});
+      figures.push_back({name, "gemm f32 " + std::to_string(n) + " (cblas_sgemm direct)", "TFLOP/s",
+                         flops / t / 1e12, 0, ""});
     }
   }
 
@@ -101,9 +106,8 @@ void bench_device(Device device, int repeat, const std::vector<int64_t>& gemm_si
     const double t = median_seconds(device, repeat, [&] { dst.copy_(x); });
     copy_rate = 2.0 * n * sizeof(float) / t / 1e9;
   } else {
-    const double t = median_seconds(device, repeat, [&] {
-      std::memcpy(dst.data_ptr(), x.data_ptr(), n * sizeof(float));
-    });
+    const double t = median_seconds(
+        device, repeat, [&] { std::memcpy(dst.data_ptr(), x.data_ptr(), n * sizeof(float)); });
     copy_rate = 2.0 * n * sizeof(float) / t / 1e9;
   }
   figures.push_back({name, "copy f32 " + std::to_string(n), "GB/s", copy_rate,
@@ -131,8 +135,11 @@ int main(int argc, char** argv) {
     std::vector<Device> devices;
     if (device_flag == "all") {
       devices.push_back(Device::cpu());
-      if (cuda_available()) devices.push_back(Device::cuda(0));
-      else std::printf("bench_kernels: no GPU (%s); CPU figures only\n", cuda_unavailable_reason().c_str());
+      if (cuda_available())
+        devices.push_back(Device::cuda(0));
+      else
+        std::printf("bench_kernels: no GPU (%s); CPU figures only\n",
+                    cuda_unavailable_reason().c_str());
     } else {
       devices.push_back(resolve_device(device_flag));
     }

@@ -60,8 +60,12 @@ std::shared_ptr<Node> grad_accumulator(const Tensor& leaf) {
 
 Node::Node() : sequence_nr(g_sequence++) {}
 
-bool grad_mode_enabled() { return t_grad_mode; }
-void set_grad_mode(bool enabled) { t_grad_mode = enabled; }
+bool grad_mode_enabled() {
+  return t_grad_mode;
+}
+void set_grad_mode(bool enabled) {
+  t_grad_mode = enabled;
+}
 
 bool needs_grad(const std::vector<Tensor>& inputs) {
   if (!grad_mode_enabled()) return false;

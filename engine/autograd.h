@@ -76,8 +76,8 @@ class Node : public std::enable_shared_from_this<Node> {
 // Per-tensor autograd state (TensorImpl::autograd).
 struct AutogradMeta {
   bool requires_grad = false;
-  Tensor grad;                          // leaves (and retain_grad tensors)
-  std::shared_ptr<Node> grad_fn;        // null for leaves
+  Tensor grad;                    // leaves (and retain_grad tensors)
+  std::shared_ptr<Node> grad_fn;  // null for leaves
   int output_nr = 0;
   std::weak_ptr<Node> grad_accumulator;  // leaves: the AccumulateGrad node, while a graph holds it
   struct LeafHook {

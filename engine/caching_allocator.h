@@ -129,8 +129,8 @@ class CachingAllocator {
   RawAllocate raw_allocate_;
   RawFree raw_free_;
   mutable std::mutex mutex_;
-  std::multimap<size_t, void*> cached_;      // free blocks, by size
-  std::unordered_map<void*, size_t> live_;   // blocks in use, with their sizes
+  std::multimap<size_t, void*> cached_;     // free blocks, by size
+  std::unordered_map<void*, size_t> live_;  // blocks in use, with their sizes
   kernels::MemoryStats stats_;
 };
 

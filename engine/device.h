@@ -28,6 +28,8 @@ struct Device {
   bool operator!=(const Device& other) const { return !(*this == other); }
 };
 
-inline std::ostream& operator<<(std::ostream& out, const Device& d) { return out << d.str(); }
+inline std::ostream& operator<<(std::ostream& out, const Device& d) {
+  return out << d.str();
+}
 
 }  // namespace ember

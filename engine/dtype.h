@@ -20,25 +20,36 @@ enum class DType : uint8_t { F32, F64, BF16, F16, I32, I64, U8 };
 constexpr size_t dtype_size(DType t) {
   switch (t) {
     case DType::F64:
-    case DType::I64: return 8;
+    case DType::I64:
+      return 8;
     case DType::F32:
-    case DType::I32: return 4;
+    case DType::I32:
+      return 4;
     case DType::BF16:
-    case DType::F16: return 2;
-    case DType::U8: return 1;
+    case DType::F16:
+      return 2;
+    case DType::U8:
+      return 1;
   }
   return 0;
 }
 
 constexpr const char* dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "f32";
-    case DType::F64: return "f64";
-    case DType::BF16: return "bf16";
-    case DType::F16: return "f16";
-    case DType::I32: return "i32";
-    case DType::I64: return "i64";
-    case DType::U8: return "u8";
+    case DType::F32:
+      return "f32";
+    case DType::F64:
+      return "f64";
+    case DType::BF16:
+      return "bf16";
+    case DType::F16:
+      return "f16";
+    case DType::I32:
+      return "i32";
+    case DType::I64:
+      return "i64";
+    case DType::U8:
+      return "u8";
   }
   return "?";
 }
@@ -48,7 +59,9 @@ constexpr bool is_floating(DType t) {
   return t == DType::F32 || t == DType::F64 || t == DType::BF16 || t == DType::F16;
 }
 // Types that ember's arithmetic kernels compute in today.
-constexpr bool is_compute_float(DType t) { return t == DType::F32 || t == DType::F64; }
+constexpr bool is_compute_float(DType t) {
+  return t == DType::F32 || t == DType::F64;
+}
 
 // ---- 16-bit floats, as raw bits ------------------------------------------------------------
 
@@ -79,7 +92,7 @@ EMBER_HOST_DEVICE inline uint16_t float_to_f16_bits(float f) {
   uint32_t u = float_bits(f);
   uint32_t sign = (u >> 16) & 0x8000u;
   uint32_t a = u & 0x7fffffffu;
-  if (a > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (a > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
   if (a >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
   if (a < 0x38800000u) {  // result is subnormal or zero: shift the mantissa, round to even
     if (a < 0x33000000u) return static_cast<uint16_t>(sign);  // below half the smallest
@@ -126,12 +139,33 @@ struct Half {
 // The DType of a C++ element type: dtype_of<float>() == DType::F32.
 template <typename T>
 constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::F32; }
-template <> constexpr DType dtype_of<double>() { return DType::F64; }
-template <> constexpr DType dtype_of<BFloat16>() { return DType::BF16; }
-template <> constexpr DType dtype_of<Half>() { return DType::F16; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::I64; }
-template <> constexpr DType dtype_of<uint8_t>() { return DType::U8; }
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::F32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::F64;
+}
+template <>
+constexpr DType dtype_of<BFloat16>() {
+  return DType::BF16;
+}
+template <>
+constexpr DType dtype_of<Half>() {
+  return DType::F16;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+  return DType::I32;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+  return DType::I64;
+}
+template <>
+constexpr DType dtype_of<uint8_t>() {
+  return DType::U8;
+}
 
 }  // namespace ember

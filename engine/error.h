@@ -31,7 +31,7 @@ std::string str_cat(const Args&... args) {
 }  // namespace ember
 
 // Throws ember::Error with the message pieces when `cond` is false.
-#define EMBER_CHECK(cond, ...)                                               \
-  do {                                                                       \
-    if (!(cond)) throw ::ember::Error(::ember::str_cat(__VA_ARGS__));        \
+#define EMBER_CHECK(cond, ...)                                        \
+  do {                                                                \
+    if (!(cond)) throw ::ember::Error(::ember::str_cat(__VA_ARGS__)); \
   } while (0)

@@ -33,8 +33,8 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   for (size_t k = 0; k < inputs.size(); ++k) {
     const Tensor& x = inputs[k];
     if (!x.requires_grad()) continue;
-    EMBER_CHECK(x.dtype() == DType::F64 || x.dtype() == DType::F32,
-                "gradcheck: input ", k, " is ", dtype_name(x.dtype()), ", expected f64");
+    EMBER_CHECK(x.dtype() == DType::F64 || x.dtype() == DType::F32, "gradcheck: input ", k, " is ",
+                dtype_name(x.dtype()), ", expected f64");
     const std::vector<double> analytic =
         x.grad().defined() ? x.grad().to_vector<double>() : std::vector<double>(x.numel(), 0.0);
     for (int64_t i = 0; i < x.numel(); ++i) {
@@ -42,8 +42,10 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
         return x.dtype() == DType::F64 ? x.data<double>()[i] : double(x.data<float>()[i]);
       };
       auto write = [&](double v) {
-        if (x.dtype() == DType::F64) x.data<double>()[i] = v;
-        else x.data<float>()[i] = static_cast<float>(v);
+        if (x.dtype() == DType::F64)
+          x.data<double>()[i] = v;
+        else
+          x.data<float>()[i] = static_cast<float>(v);
       };
       const double original = read();
       write(original + options.eps);
@@ -57,9 +59,8 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
       if (result.ok && error > options.atol + options.rtol * std::abs(numeric)) {
         result.ok = false;
         std::ostringstream out;
-        out << "input " << k << " " << shape_str(x.shape()) << ", element " << i
-            << ": analytic " << analytic[i] << " vs numeric " << numeric << " (|diff| " << error
-            << ")";
+        out << "input " << k << " " << shape_str(x.shape()) << ", element " << i << ": analytic "
+            << analytic[i] << " vs numeric " << numeric << " (|diff| " << error << ")";
         result.message = out.str();
       }
     }

@@ -28,14 +28,19 @@ namespace {
 class UnaryBackward : public Node {
  public:
   UnaryBackward(const char* op_name, UnaryOp op, Tensor x, Tensor y, double alpha, double beta)
-      : op_name_(op_name), op_(op), x_(std::move(x)), y_(std::move(y)), alpha_(alpha), beta_(beta) {}
+      : op_name_(op_name),
+        op_(op),
+        x_(std::move(x)),
+        y_(std::move(y)),
+        alpha_(alpha),
+        beta_(beta) {}
   std::string name() const override { return std::string(op_name_) + "Backward"; }
   std::vector<Tensor> apply(std::vector<Tensor>&& g) override {
     Tensor dy = g[0].contiguous();
     Tensor dx = empty_like(x_);
-    detail::kernels_of(x_).unary_backward(op_, x_.dtype(), x_.numel(), x_.data_ptr(),
-                                          y_.data_ptr(), dy.data_ptr(), dx.data_ptr(), alpha_,
-                                          beta_, detail::stream_of(x_));
+    detail::kernels_of(x_).unary_backward(op_, x_.dtype(), x_.numel(), x_.data_ptr(), y_.data_ptr(),
+                                          dy.data_ptr(), dx.data_ptr(), alpha_, beta_,
+                                          detail::stream_of(x_));
     return {dx};
   }
   void release_saved() override { x_ = y_ = Tensor(); }
@@ -52,8 +57,8 @@ Tensor unary(const char* name, UnaryOp op, const Tensor& x, double alpha = 0, do
   detail::check_float(name, x);
   Tensor input = x.detach().contiguous();
   Tensor y = empty(x.shape(), {x.dtype(), x.device()});
-  detail::kernels_of(x).unary(op, x.dtype(), x.numel(), input.data_ptr(), y.data_ptr(), alpha,
-                              beta, detail::stream_of(x));
+  detail::kernels_of(x).unary(op, x.dtype(), x.numel(), input.data_ptr(), y.data_ptr(), alpha, beta,
+                              detail::stream_of(x));
   if (needs_grad({x}))
     connect(std::make_shared<UnaryBackward>(name, op, input, y.detach(), alpha, beta), {x}, {&y});
   return y;
@@ -63,18 +68,30 @@ Tensor unary(const char* name, UnaryOp op, const Tensor& x, double alpha = 0, do
 
 const char* binary_name(BinaryOp op) {
   switch (op) {
-    case BinaryOp::Add: return "add";
-    case BinaryOp::Sub: return "sub";
-    case BinaryOp::Mul: return "mul";
-    case BinaryOp::Div: return "div";
-    case BinaryOp::Maximum: return "maximum";
-    case BinaryOp::Minimum: return "minimum";
-    case BinaryOp::Eq: return "eq";
-    case BinaryOp::Ne: return "ne";
-    case BinaryOp::Lt: return "lt";
-    case BinaryOp::Le: return "le";
-    case BinaryOp::Gt: return "gt";
-    case BinaryOp::Ge: return "ge";
+    case BinaryOp::Add:
+      return "add";
+    case BinaryOp::Sub:
+      return "sub";
+    case BinaryOp::Mul:
+      return "mul";
+    case BinaryOp::Div:
+      return "div";
+    case BinaryOp::Maximum:
+      return "maximum";
+    case BinaryOp::Minimum:
+      return "minimum";
+    case BinaryOp::Eq:
+      return "eq";
+    case BinaryOp::Ne:
+      return "ne";
+    case BinaryOp::Lt:
+      return "lt";
+    case BinaryOp::Le:
+      return "le";
+    case BinaryOp::Gt:
+      return "gt";
+    case BinaryOp::Ge:
+      return "ge";
   }
   return "binary";
 }
@@ -145,7 +162,8 @@ class BinaryBackward : public Node {
         if (want_b) db = mul(dy, add(neg(share), 1.0));
         break;
       }
-      default: break;
+      default:
+        break;
     }
     return {da.defined() ? sum_to(da, a_shape_) : da, db.defined() ? sum_to(db, b_shape_) : db};
   }
@@ -161,10 +179,10 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(op, a, b);
   if (needs_grad({a, b})) {
     const bool keep_inputs = op != BinaryOp::Add && op != BinaryOp::Sub;
-    connect(std::make_shared<BinaryBackward>(op, keep_inputs ? a.detach() : Tensor(),
-                                             keep_inputs ? b.detach() : Tensor(), a.shape(),
-                                             b.shape()),
-            {a, b}, {&out});
+    connect(
+        std::make_shared<BinaryBackward>(op, keep_inputs ? a.detach() : Tensor(),
+                                         keep_inputs ? b.detach() : Tensor(), a.shape(), b.shape()),
+        {a, b}, {&out});
   }
   return out;
 }
@@ -207,15 +225,33 @@ class DropoutBackward : public Node {
 
 // ---- public ops ----
 
-Tensor neg(const Tensor& x) { return unary("neg", UnaryOp::Neg, x); }
-Tensor exp(const Tensor& x) { return unary("exp", UnaryOp::Exp, x); }
-Tensor log(const Tensor& x) { return unary("log", UnaryOp::Log, x); }
-Tensor sqrt(const Tensor& x) { return unary("sqrt", UnaryOp::Sqrt, x); }
-Tensor rsqrt(const Tensor& x) { return unary("rsqrt", UnaryOp::Rsqrt, x); }
-Tensor abs(const Tensor& x) { return unary("abs", UnaryOp::Abs, x); }
-Tensor relu(const Tensor& x) { return unary("relu", UnaryOp::Relu, x); }
-Tensor sigmoid(const Tensor& x) { return unary("sigmoid", UnaryOp::Sigmoid, x); }
-Tensor tanh(const Tensor& x) { return unary("tanh", UnaryOp::Tanh, x); }
+Tensor neg(const Tensor& x) {
+  return unary("neg", UnaryOp::Neg, x);
+}
+Tensor exp(const Tensor& x) {
+  return unary("exp", UnaryOp::Exp, x);
+}
+Tensor log(const Tensor& x) {
+  return unary("log", UnaryOp::Log, x);
+}
+Tensor sqrt(const Tensor& x) {
+  return unary("sqrt", UnaryOp::Sqrt, x);
+}
+Tensor rsqrt(const Tensor& x) {
+  return unary("rsqrt", UnaryOp::Rsqrt, x);
+}
+Tensor abs(const Tensor& x) {
+  return unary("abs", UnaryOp::Abs, x);
+}
+Tensor relu(const Tensor& x) {
+  return unary("relu", UnaryOp::Relu, x);
+}
+Tensor sigmoid(const Tensor& x) {
+  return unary("sigmoid", UnaryOp::Sigmoid, x);
+}
+Tensor tanh(const Tensor& x) {
+  return unary("tanh", UnaryOp::Tanh, x);
+}
 Tensor pow(const Tensor& x, double exponent) {
   return unary("pow", UnaryOp::PowScalar, x, exponent);
 }
@@ -223,8 +259,12 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   EMBER_CHECK(!std::isnan(lo) && !std::isnan(hi), "clamp: bounds must not be NaN");
   return unary("clamp", UnaryOp::Clamp, x, lo, hi);
 }
-Tensor add(const Tensor& x, double value) { return unary("add", UnaryOp::AddScalar, x, value); }
-Tensor mul(const Tensor& x, double factor) { return unary("mul", UnaryOp::MulScalar, x, factor); }
+Tensor add(const Tensor& x, double value) {
+  return unary("add", UnaryOp::AddScalar, x, value);
+}
+Tensor mul(const Tensor& x, double factor) {
+  return unary("mul", UnaryOp::MulScalar, x, factor);
+}
 
 Tensor gelu(const Tensor& x, const std::string& approximate) {
   if (approximate == "none") return unary("gelu", UnaryOp::GeluErf, x);
@@ -232,30 +272,64 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
   throw Error(str_cat("gelu: approximate must be \"none\" or \"tanh\", got \"", approximate, "\""));
 }
 
-Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
-Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
-Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b); }
-Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Div, a, b); }
-Tensor maximum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Maximum, a, b); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Minimum, a, b); }
+Tensor add(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Add, a, b);
+}
+Tensor sub(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Sub, a, b);
+}
+Tensor mul(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Mul, a, b);
+}
+Tensor div(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Div, a, b);
+}
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Maximum, a, b);
+}
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Minimum, a, b);
+}
 
-Tensor operator/(const Tensor& a, double b) { return div(a, detail::scalar_like(a, b)); }
-Tensor operator/(double a, const Tensor& b) { return div(detail::scalar_like(b, a), b); }
+Tensor operator/(const Tensor& a, double b) {
+  return div(a, detail::scalar_like(a, b));
+}
+Tensor operator/(double a, const Tensor& b) {
+  return div(detail::scalar_like(b, a), b);
+}
 
-Tensor eq(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Eq, a, b); }
-Tensor ne(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Ne, a, b); }
-Tensor lt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Lt, a, b); }
-Tensor le(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Le, a, b); }
-Tensor gt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Gt, a, b); }
-Tensor ge(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Ge, a, b); }
+Tensor eq(const Tensor& a, const Tensor& b) {
+  return binary_forward(BinaryOp::Eq, a, b);
+}
+Tensor ne(const Tensor& a, const Tensor& b) {
+  return binary_forward(BinaryOp::Ne, a, b);
+}
+Tensor lt(const Tensor& a, const Tensor& b) {
+  return binary_forward(BinaryOp::Lt, a, b);
+}
+Tensor le(const Tensor& a, const Tensor& b) {
+  return binary_forward(BinaryOp::Le, a, b);
+}
+Tensor gt(const Tensor& a, const Tensor& b) {
+  return binary_forward(BinaryOp::Gt, a, b);
+}
+Tensor ge(const Tensor& a, const Tensor& b) {
+  return binary_forward(BinaryOp::Ge, a, b);
+}
 namespace {
 
 // The representable range of an integer dtype.
 void integer_range(DType dt, double& lo, double& hi) {
   switch (dt) {
-    case DType::U8: lo = 0, hi = 255; return;
-    case DType::I32: lo = -2147483648.0, hi = 2147483647.0; return;
-    default: lo = -9223372036854775808.0, hi = 9223372036854775807.0; return;
+    case DType::U8:
+      lo = 0, hi = 255;
+      return;
+    case DType::I32:
+      lo = -2147483648.0, hi = 2147483647.0;
+      return;
+    default:
+      lo = -9223372036854775808.0, hi = 9223372036854775807.0;
+      return;
   }
 }
 
@@ -268,7 +342,9 @@ Tensor compare_scalar(BinaryOp op, const Tensor& a, double b) {
   const DType dt = a.dtype();
   const bool integer = dt == DType::U8 || dt == DType::I32 || dt == DType::I64;
   if (!integer || std::isnan(b)) return binary_forward(op, a, detail::scalar_like(a, b));
-  auto constant = [&](bool value) { return full(a.shape(), value ? 1 : 0, {DType::U8, a.device()}); };
+  auto constant = [&](bool value) {
+    return full(a.shape(), value ? 1 : 0, {DType::U8, a.device()});
+  };
   double bound = b;
   switch (op) {
     case BinaryOp::Eq:
@@ -276,21 +352,30 @@ Tensor compare_scalar(BinaryOp op, const Tensor& a, double b) {
       if (std::floor(b) != b) return constant(op == BinaryOp::Ne);
       break;
     case BinaryOp::Lt:
-    case BinaryOp::Ge: bound = std::ceil(b); break;
+    case BinaryOp::Ge:
+      bound = std::ceil(b);
+      break;
     case BinaryOp::Le:
-    case BinaryOp::Gt: bound = std::floor(b); break;
-    default: break;
+    case BinaryOp::Gt:
+      bound = std::floor(b);
+      break;
+    default:
+      break;
   }
   double lo, hi;
   integer_range(dt, lo, hi);
   if (bound < lo || bound > hi) {
     const bool above = bound > hi;  // every element is below the bound
     switch (op) {
-      case BinaryOp::Eq: return constant(false);
-      case BinaryOp::Ne: return constant(true);
+      case BinaryOp::Eq:
+        return constant(false);
+      case BinaryOp::Ne:
+        return constant(true);
       case BinaryOp::Lt:
-      case BinaryOp::Le: return constant(above);
-      default: return constant(!above);  // Gt, Ge
+      case BinaryOp::Le:
+        return constant(above);
+      default:
+        return constant(!above);  // Gt, Ge
     }
   }
   return binary_forward(op, a, detail::scalar_like(a, bound));
@@ -298,12 +383,24 @@ Tensor compare_scalar(BinaryOp op, const Tensor& a, double b) {
 
 }  // namespace
 
-Tensor eq(const Tensor& a, double b) { return compare_scalar(BinaryOp::Eq, a, b); }
-Tensor ne(const Tensor& a, double b) { return compare_scalar(BinaryOp::Ne, a, b); }
-Tensor lt(const Tensor& a, double b) { return compare_scalar(BinaryOp::Lt, a, b); }
-Tensor le(const Tensor& a, double b) { return compare_scalar(BinaryOp::Le, a, b); }
-Tensor gt(const Tensor& a, double b) { return compare_scalar(BinaryOp::Gt, a, b); }
-Tensor ge(const Tensor& a, double b) { return compare_scalar(BinaryOp::Ge, a, b); }
+Tensor eq(const Tensor& a, double b) {
+  return compare_scalar(BinaryOp::Eq, a, b);
+}
+Tensor ne(const Tensor& a, double b) {
+  return compare_scalar(BinaryOp::Ne, a, b);
+}
+Tensor lt(const Tensor& a, double b) {
+  return compare_scalar(BinaryOp::Lt, a, b);
+}
+Tensor le(const Tensor& a, double b) {
+  return compare_scalar(BinaryOp::Le, a, b);
+}
+Tensor gt(const Tensor& a, double b) {
+  return compare_scalar(BinaryOp::Gt, a, b);
+}
+Tensor ge(const Tensor& a, double b) {
+  return compare_scalar(BinaryOp::Ge, a, b);
+}
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const char* name = "where";
@@ -318,11 +415,11 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
       broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), name), b.shape(), name);
   Tensor out = empty(shape, {a.dtype(), a.device()});
   if (out.numel() > 0) {
-    detail::Iteration it = detail::make_iteration(
-        shape,
-        {detail::strides_for(cond, shape), detail::strides_for(a, shape),
-         detail::strides_for(b, shape), out.strides()},
-        name);
+    detail::Iteration it =
+        detail::make_iteration(shape,
+                               {detail::strides_for(cond, shape), detail::strides_for(a, shape),
+                                detail::strides_for(b, shape), out.strides()},
+                               name);
     detail::kernels_of(a).where(a.dtype(), it.shape, static_cast<const uint8_t*>(cond.data_ptr()),
                                 it.strides[0], a.data_ptr(), it.strides[1], b.data_ptr(),
                                 it.strides[2], out.data_ptr(), detail::stream_of(a));

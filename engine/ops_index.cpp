@@ -18,8 +18,8 @@ namespace {
 void check_index_range(const char* op, const Tensor& index, int64_t size, int64_t dim) {
   if (index.numel() == 0) return;
   const int64_t lo = min(index).item<int64_t>(), hi = max(index).item<int64_t>();
-  EMBER_CHECK(lo >= 0 && hi < size, op, ": index values must lie in [0, ", size, ") for dim ",
-              dim, ", found ", (lo < 0 ? lo : hi));
+  EMBER_CHECK(lo >= 0 && hi < size, op, ": index values must lie in [0, ", size, ") for dim ", dim,
+              ", found ", (lo < 0 ? lo : hi));
 }
 
 class IndexSelectBackward : public Node {
@@ -68,8 +68,10 @@ class CatBackward : public Node {
     std::vector<Tensor> grads;
     int64_t start = 0;
     for (size_t i = 0; i < sizes_.size(); ++i) {
-      if (input_needs_grad(i)) grads.push_back(g[0].narrow(dim_, start, sizes_[i]));
-      else grads.emplace_back();
+      if (input_needs_grad(i))
+        grads.push_back(g[0].narrow(dim_, start, sizes_[i]));
+      else
+        grads.emplace_back();
       start += sizes_[i];
     }
     return grads;
@@ -92,7 +94,8 @@ Tensor detail::scatter_add_into_zeros(const Shape& shape, int dim, const Tensor&
   const detail::AxisSplit split = detail::split_at(s, dim);
   const int64_t n = idx.dim() == 0 ? 1 : idx.shape()[dim];
   detail::kernels_of(dy).scatter_add(dy.dtype(), dy.data_ptr(), idx.data<int64_t>(), dx.data_ptr(),
-                                     split.outer, split.axis, split.inner, n, detail::stream_of(dy));
+                                     split.outer, split.axis, split.inner, n,
+                                     detail::stream_of(dy));
   return dx;
 }
 

@@ -68,9 +68,9 @@ Iteration make_iteration(const Shape& shape, const std::vector<Shape>& operand_s
       strides[k].erase(strides[k].begin() + d + 1);
     }
   }
-  EMBER_CHECK(static_cast<int>(sizes.size()) <= kernels::kMaxDims, op, ": shape ",
-              shape_str(shape), " needs ", sizes.size(),
-              " dimensions after merging; kernels handle at most ", kernels::kMaxDims);
+  EMBER_CHECK(static_cast<int>(sizes.size()) <= kernels::kMaxDims, op, ": shape ", shape_str(shape),
+              " needs ", sizes.size(), " dimensions after merging; kernels handle at most ",
+              kernels::kMaxDims);
   Iteration it;
   it.shape.ndim = static_cast<int>(sizes.size());
   for (size_t d = 0; d < sizes.size(); ++d) it.shape.size[d] = sizes[d];
@@ -110,8 +110,10 @@ Shape reduced_shape(const Shape& shape, const std::vector<int>& dims, bool keepd
   Shape out;
   for (int d = 0; d < static_cast<int>(shape.size()); ++d) {
     const bool reduced = std::find(dims.begin(), dims.end(), d) != dims.end();
-    if (!reduced) out.push_back(shape[d]);
-    else if (keepdim) out.push_back(1);
+    if (!reduced)
+      out.push_back(shape[d]);
+    else if (keepdim)
+      out.push_back(1);
   }
   return out;
 }

@@ -23,8 +23,12 @@ void check_dtype(const char* op, const Tensor& t, DType expected, const char* ro
 void check_inplace_allowed(const char* op, const Tensor& t);
 
 // ---- kernels and streams of a tensor's device ----
-inline const kernels::KernelTable& kernels_of(const Tensor& t) { return kernels_for(t.device()); }
-inline kernels::Stream stream_of(const Tensor& t) { return stream_for(t.device()); }
+inline const kernels::KernelTable& kernels_of(const Tensor& t) {
+  return kernels_for(t.device());
+}
+inline kernels::Stream stream_of(const Tensor& t) {
+  return stream_for(t.device());
+}
 
 // ---- strided iteration ----
 // The shape to iterate and each operand's strides over it, with size-1 dims dropped and

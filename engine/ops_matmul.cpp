@@ -79,8 +79,8 @@ Tensor batched_product(const Tensor& a, const Tensor& b) {
   const kernels::GemmOperand op_a = gemm_operand(ea, m, k);
   const kernels::GemmOperand op_b = gemm_operand(eb, k, n);
   const int64_t batch_count = shape_numel(batch);
-  detail::kernels_of(a).gemm(a.dtype(), batch_count, m, n, k, 1.0, op_a, op_b, 0.0,
-                             out.data_ptr(), n, m * n, allow_tf32(), detail::stream_of(a));
+  detail::kernels_of(a).gemm(a.dtype(), batch_count, m, n, k, 1.0, op_a, op_b, 0.0, out.data_ptr(),
+                             n, m * n, allow_tf32(), detail::stream_of(a));
   return out;
 }
 
@@ -117,8 +117,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   detail::check_same_device(name, a, b);
   detail::check_same_dtype(name, a, b);
   detail::check_float(name, a);
-  EMBER_CHECK(a.dim() >= 1 && b.dim() >= 1, name, ": 0-d operands (", shape_str(a.shape()),
-              ", ", shape_str(b.shape()), "); use mul for scalars");
+  EMBER_CHECK(a.dim() >= 1 && b.dim() >= 1, name, ": 0-d operands (", shape_str(a.shape()), ", ",
+              shape_str(b.shape()), "); use mul for scalars");
   // A 1-d operand becomes a matrix for the product and loses that dim again afterwards.
   const bool a_vector = a.dim() == 1, b_vector = b.dim() == 1;
   Tensor out = product(a_vector ? a.unsqueeze(0) : a, b_vector ? b.unsqueeze(1) : b);

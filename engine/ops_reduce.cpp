@@ -96,7 +96,10 @@ class VarBackward : public Node {
 class IndexedValuesBackward : public Node {
  public:
   IndexedValuesBackward(const char* name, Shape input_shape, int dim, Tensor indices)
-      : name_(name), input_shape_(std::move(input_shape)), dim_(dim), indices_(std::move(indices)) {}
+      : name_(name),
+        input_shape_(std::move(input_shape)),
+        dim_(dim),
+        indices_(std::move(indices)) {}
   std::string name() const override { return std::string(name_) + "Backward"; }
   std::vector<Tensor> apply(std::vector<Tensor>&& g) override {
     return {detail::scatter_add_into_zeros(input_shape_, dim_, indices_, g[0])};
@@ -199,8 +202,12 @@ ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) {
 ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) {
   return arg_reduce("min", ArgReduceOp::Min, x, dim, keepdim, true);
 }
-Tensor max(const Tensor& x) { return max(x.reshape({-1}), 0).values; }
-Tensor min(const Tensor& x) { return min(x.reshape({-1}), 0).values; }
+Tensor max(const Tensor& x) {
+  return max(x.reshape({-1}), 0).values;
+}
+Tensor min(const Tensor& x) {
+  return min(x.reshape({-1}), 0).values;
+}
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
   return arg_reduce("argmax", ArgReduceOp::Max, x, dim, keepdim, false).indices;
 }
@@ -221,7 +228,8 @@ ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim, bool largest) {
   Prepared p = prepare(x, {d});
   Shape out_shape = x.shape();
   out_shape[d] = k;
-  ValuesIndices r{empty(out_shape, {x.dtype(), x.device()}), empty(out_shape, {DType::I64, x.device()})};
+  ValuesIndices r{empty(out_shape, {x.dtype(), x.device()}),
+                  empty(out_shape, {DType::I64, x.device()})};
   if (r.values.numel() > 0)
     detail::kernels_of(x).topk(x.dtype(), p.data.data_ptr(), r.values.data_ptr(),
                                r.indices.data<int64_t>(), p.split.outer, p.split.axis,

@@ -20,9 +20,8 @@ class SoftmaxBackward : public Node {
     Tensor dy = g[0].contiguous();
     Tensor dx = empty_like(y_);
     const detail::AxisSplit s = detail::split_at(y_.shape(), dim_);
-    detail::kernels_of(y_).softmax_backward(y_.dtype(), y_.data_ptr(), dy.data_ptr(),
-                                            dx.data_ptr(), s.outer, s.axis, s.inner, log_,
-                                            detail::stream_of(y_));
+    detail::kernels_of(y_).softmax_backward(y_.dtype(), y_.data_ptr(), dy.data_ptr(), dx.data_ptr(),
+                                            s.outer, s.axis, s.inner, log_, detail::stream_of(y_));
     return {dx};
   }
   void release_saved() override { y_ = Tensor(); }
@@ -82,7 +81,8 @@ int64_t check_targets(const char* name, const Tensor& target, int64_t n, int64_t
   EMBER_CHECK(target.dim() == 1 && target.shape()[0] == n, name, ": target ",
               shape_str(target.shape()), " must be 1-d with one class index per row (", n, ")");
   Tensor ignored = eq(target, static_cast<double>(ignore_index)).to(DType::I64);
-  Tensor outside = add(lt(target, 0.0).to(DType::I64), ge(target, static_cast<double>(c)).to(DType::I64));
+  Tensor outside =
+      add(lt(target, 0.0).to(DType::I64), ge(target, static_cast<double>(c)).to(DType::I64));
   Tensor bad = mul(outside, sub(ones_like(ignored), ignored));
   const std::vector<int64_t> counts = stack({sum(bad), sum(ignored)}).to_vector<int64_t>();
   if (counts[0] > 0) {
@@ -95,16 +95,21 @@ int64_t check_targets(const char* name, const Tensor& target, int64_t n, int64_t
 
 Tensor reduce_rows(const Tensor& rows, Reduction reduction, int64_t count) {
   switch (reduction) {
-    case Reduction::None: return rows;
-    case Reduction::Sum: return sum(rows);
-    case Reduction::Mean: return sum(rows) / static_cast<double>(count);
+    case Reduction::None:
+      return rows;
+    case Reduction::Sum:
+      return sum(rows);
+    case Reduction::Mean:
+      return sum(rows) / static_cast<double>(count);
   }
   return rows;
 }
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl("softmax", x, dim, false); }
+Tensor softmax(const Tensor& x, int64_t dim) {
+  return softmax_impl("softmax", x, dim, false);
+}
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   return softmax_impl("log_softmax", x, dim, true);
 }

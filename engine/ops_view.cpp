@@ -30,7 +30,9 @@ class ReshapeBackward : public Node {
  public:
   explicit ReshapeBackward(Shape input_shape) : input_shape_(std::move(input_shape)) {}
   std::string name() const override { return "ReshapeBackward"; }
-  std::vector<Tensor> apply(std::vector<Tensor>&& g) override { return {g[0].reshape(input_shape_)}; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& g) override {
+    return {g[0].reshape(input_shape_)};
+  }
 
  private:
   Shape input_shape_;
@@ -71,7 +73,9 @@ class ExpandBackward : public Node {
  public:
   explicit ExpandBackward(Shape input_shape) : input_shape_(std::move(input_shape)) {}
   std::string name() const override { return "ExpandBackward"; }
-  std::vector<Tensor> apply(std::vector<Tensor>&& g) override { return {sum_to(g[0], input_shape_)}; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& g) override {
+    return {sum_to(g[0], input_shape_)};
+  }
 
  private:
   Shape input_shape_;
@@ -105,8 +109,8 @@ Tensor Tensor::view(const Shape& new_shape) const {
   const Shape target = infer_shape(new_shape, numel(), "view");
   Shape new_strides;
   EMBER_CHECK(view_strides(shape(), strides(), target, new_strides), "view: a tensor of shape ",
-              shape_str(shape()), " and strides ", shape_str(strides()),
-              " cannot be viewed as ", shape_str(target), " without a copy; use reshape");
+              shape_str(shape()), " and strides ", shape_str(strides()), " cannot be viewed as ",
+              shape_str(target), " without a copy; use reshape");
   Tensor out = make_view(*this, target, new_strides, offset());
   record<ReshapeBackward>(*this, out, shape());
   return out;
@@ -121,7 +125,8 @@ Tensor Tensor::reshape(const Shape& new_shape) const {
 
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
   if (dim() == 0) return reshape({1});
-  const int s = normalize_dim(start_dim, dim(), "flatten"), e = normalize_dim(end_dim, dim(), "flatten");
+  const int s = normalize_dim(start_dim, dim(), "flatten"),
+            e = normalize_dim(end_dim, dim(), "flatten");
   EMBER_CHECK(s <= e, "flatten: start_dim ", start_dim, " comes after end_dim ", end_dim);
   Shape target(shape().begin(), shape().begin() + s);
   int64_t merged = 1;
@@ -154,7 +159,8 @@ Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
   if (dim() == 0) return *this;
   std::vector<int64_t> order(dim());
   std::iota(order.begin(), order.end(), 0);
-  std::swap(order[normalize_dim(dim0, dim(), "transpose")], order[normalize_dim(dim1, dim(), "transpose")]);
+  std::swap(order[normalize_dim(dim0, dim(), "transpose")],
+            order[normalize_dim(dim1, dim(), "transpose")]);
   return permute(order);
 }
 
@@ -276,8 +282,8 @@ Tensor Tensor::to(Device target) const {
                                        out.data_ptr(), src.data_ptr(), bytes);
     } else {  // between two GPUs: through the host
       Tensor staged = src.to(Device::cpu());
-      runtime_for(target).copy_bytes(target.index, kernels::CopyKind::HostToDevice,
-                                     out.data_ptr(), staged.data_ptr(), bytes);
+      runtime_for(target).copy_bytes(target.index, kernels::CopyKind::HostToDevice, out.data_ptr(),
+                                     staged.data_ptr(), bytes);
     }
   }
   record<CopyBackward>(*this, out, dtype(), device());

@@ -40,7 +40,9 @@ Generator& default_generator() {
   return generator;
 }
 
-void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+void manual_seed(uint64_t seed) {
+  default_generator().manual_seed(seed);
+}
 
 Tensor uniform(const Shape& shape, double low, double high, const TensorOptions& options,
                Generator* generator) {

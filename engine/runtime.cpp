@@ -33,25 +33,29 @@ void check_cuda_device(Device device) {
               ": this ember was built without CUDA (make CUDA=0); rebuild with `make` on a "
               "machine with the CUDA toolkit to use a GPU");
   const int count = cuda_device_count();
-  EMBER_CHECK(count > 0, "device ", device.str(), ": no usable GPU (",
-              cuda_unavailable_reason(), ")");
+  EMBER_CHECK(count > 0, "device ", device.str(), ": no usable GPU (", cuda_unavailable_reason(),
+              ")");
   EMBER_CHECK(device.index >= 0 && device.index < count, "device ", device.str(),
-              " does not exist: this machine has ", count, " CUDA device(s), cuda:0 to cuda:",
-              count - 1);
+              " does not exist: this machine has ", count,
+              " CUDA device(s), cuda:0 to cuda:", count - 1);
 }
 
 std::atomic<bool> g_allow_tf32{false};
 
 }  // namespace
 
-bool cuda_compiled() { return cuda_runtime() != nullptr; }
+bool cuda_compiled() {
+  return cuda_runtime() != nullptr;
+}
 
 int cuda_device_count() {
   const kernels::DeviceRuntime* rt = cuda_runtime();
   return rt ? rt->device_count() : 0;
 }
 
-bool cuda_available() { return cuda_device_count() > 0; }
+bool cuda_available() {
+  return cuda_device_count() > 0;
+}
 
 std::string cuda_unavailable_reason() {
   const kernels::DeviceRuntime* rt = cuda_runtime();
@@ -97,15 +101,25 @@ Device resolve_device(const std::string& text) {
   return device;
 }
 
-void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
-bool allow_tf32() { return g_allow_tf32; }
+void set_allow_tf32(bool allow) {
+  g_allow_tf32 = allow;
+}
+bool allow_tf32() {
+  return g_allow_tf32;
+}
 
-void synchronize(Device device) { runtime_for(device).synchronize(device.index); }
+void synchronize(Device device) {
+  runtime_for(device).synchronize(device.index);
+}
 kernels::MemoryStats memory_stats(Device device) {
   return runtime_for(device).memory_stats(device.index);
 }
-void reset_peak_memory(Device device) { runtime_for(device).reset_peak(device.index); }
-void empty_cache(Device device) { runtime_for(device).empty_cache(device.index); }
+void reset_peak_memory(Device device) {
+  runtime_for(device).reset_peak(device.index);
+}
+void empty_cache(Device device) {
+  runtime_for(device).empty_cache(device.index);
+}
 kernels::DeviceProperties device_properties(Device device) {
   return runtime_for(device).properties(device.index);
 }

@@ -17,9 +17,9 @@ const kernels::KernelTable& kernels_for(Device device);
 const kernels::DeviceRuntime& runtime_for(Device device);
 kernels::Stream stream_for(Device device);  // the device's default stream (nullptr on the CPU)
 
-bool cuda_compiled();        // built with the CUDA backend
-int cuda_device_count();     // 0 when not compiled, or no GPU/driver
-bool cuda_available();       // cuda_device_count() > 0
+bool cuda_compiled();                   // built with the CUDA backend
+int cuda_device_count();                // 0 when not compiled, or no GPU/driver
+bool cuda_available();                  // cuda_device_count() > 0
 std::string cuda_unavailable_reason();  // "" when available
 
 // CUDA device 0 when a GPU is usable, else the CPU. The first call on a machine without one

@@ -19,8 +19,12 @@ TensorImpl::~TensorImpl() = default;
 
 // ---- metadata ----
 
-int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[normalize_dim(d, dim(), "stride")]; }
+int64_t Tensor::size(int64_t d) const {
+  return shape()[normalize_dim(d, dim(), "size")];
+}
+int64_t Tensor::stride(int64_t d) const {
+  return strides()[normalize_dim(d, dim(), "stride")];
+}
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
@@ -46,7 +50,8 @@ Tensor make_tensor(const Shape& shape, const TensorOptions& options) {
                 ": sizes must be non-negative");
   EMBER_CHECK(!(options.device.is_cuda() && options.dtype == DType::F64),
               "f64 tensors are CPU-only in ember (they exist for gradient checks); create this "
-              "tensor as f32 on ", options.device.str());
+              "tensor as f32 on ",
+              options.device.str());
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(
       static_cast<size_t>(shape_numel(shape)) * dtype_size(options.dtype), options.device);
@@ -71,13 +76,19 @@ Tensor full(const Shape& shape, double value, const TensorOptions& options) {
   return t;
 }
 
-Tensor zeros(const Shape& shape, const TensorOptions& options) { return full(shape, 0, options); }
-Tensor ones(const Shape& shape, const TensorOptions& options) { return full(shape, 1, options); }
+Tensor zeros(const Shape& shape, const TensorOptions& options) {
+  return full(shape, 0, options);
+}
+Tensor ones(const Shape& shape, const TensorOptions& options) {
+  return full(shape, 1, options);
+}
 Tensor scalar_tensor(double value, const TensorOptions& options) {
   return full({}, value, options);
 }
 
-Tensor arange(double end, const TensorOptions& options) { return arange(0, end, 1, options); }
+Tensor arange(double end, const TensorOptions& options) {
+  return arange(0, end, 1, options);
+}
 
 Tensor arange(double start, double end, double step, const TensorOptions& options) {
   EMBER_CHECK(step != 0 && std::isfinite(start) && std::isfinite(end) && std::isfinite(step),
@@ -93,9 +104,15 @@ Tensor arange(double start, double end, double step, const TensorOptions& option
   return t;
 }
 
-Tensor empty_like(const Tensor& t) { return empty(t.shape(), {t.dtype(), t.device()}); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), {t.dtype(), t.device()}); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape(), {t.dtype(), t.device()}); }
+Tensor empty_like(const Tensor& t) {
+  return empty(t.shape(), {t.dtype(), t.device()});
+}
+Tensor zeros_like(const Tensor& t) {
+  return zeros(t.shape(), {t.dtype(), t.device()});
+}
+Tensor ones_like(const Tensor& t) {
+  return ones(t.shape(), {t.dtype(), t.device()});
+}
 Tensor full_like(const Tensor& t, double value) {
   return full(t.shape(), value, {t.dtype(), t.device()});
 }
@@ -120,7 +137,9 @@ void to_host(const Tensor& t, DType dtype, void* out) {
 
 // ---- in place ----
 
-Tensor& Tensor::zero_() { return fill_(0); }
+Tensor& Tensor::zero_() {
+  return fill_(0);
+}
 
 Tensor& Tensor::fill_(double value) {
   detail::check_inplace_allowed("fill_", *this);
@@ -172,8 +191,10 @@ bool Tensor::requires_grad() const {
 }
 
 Tensor& Tensor::requires_grad_(bool requires) {
-  EMBER_CHECK(is_leaf(), "requires_grad_: only leaf tensors can be marked; this tensor was "
-                         "computed by ", grad_fn()->name(), " (use detach() first)");
+  EMBER_CHECK(is_leaf(),
+              "requires_grad_: only leaf tensors can be marked; this tensor was "
+              "computed by ",
+              grad_fn()->name(), " (use detach() first)");
   EMBER_CHECK(!requires || is_floating(dtype()),
               "requires_grad_: only floating-point tensors can require gradients, got ",
               dtype_name(dtype()));
@@ -181,9 +202,13 @@ Tensor& Tensor::requires_grad_(bool requires) {
   return *this;
 }
 
-bool Tensor::is_leaf() const { return !impl().autograd || !impl().autograd->grad_fn; }
+bool Tensor::is_leaf() const {
+  return !impl().autograd || !impl().autograd->grad_fn;
+}
 
-Tensor Tensor::grad() const { return impl().autograd ? impl().autograd->grad : Tensor(); }
+Tensor Tensor::grad() const {
+  return impl().autograd ? impl().autograd->grad : Tensor();
+}
 
 void Tensor::set_grad(const Tensor& grad) {
   if (grad.defined()) {
@@ -199,7 +224,9 @@ std::shared_ptr<Node> Tensor::grad_fn() const {
   return impl().autograd ? impl().autograd->grad_fn : nullptr;
 }
 
-int Tensor::output_nr() const { return impl().autograd ? impl().autograd->output_nr : 0; }
+int Tensor::output_nr() const {
+  return impl().autograd ? impl().autograd->output_nr : 0;
+}
 
 Tensor Tensor::detach() const {
   auto alias = std::make_shared<TensorImpl>();
@@ -212,8 +239,9 @@ Tensor Tensor::detach() const {
 }
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
-  EMBER_CHECK(requires_grad(), "backward: this tensor does not require grad (no input of the "
-                               "computation had requires_grad set, or it ran under NoGrad)");
+  EMBER_CHECK(requires_grad(),
+              "backward: this tensor does not require grad (no input of the "
+              "computation had requires_grad set, or it ran under NoGrad)");
   Tensor g = gradient;
   if (!g.defined()) {
     EMBER_CHECK(numel() == 1, "backward: a gradient must be given for a tensor of shape ",
@@ -302,6 +330,8 @@ std::string Tensor::str() const {
   return out.str();
 }
 
-std::ostream& operator<<(std::ostream& out, const Tensor& t) { return out << t.str(); }
+std::ostream& operator<<(std::ostream& out, const Tensor& t) {
+  return out << t.str();
+}
 
 }  // namespace ember

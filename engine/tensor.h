@@ -57,8 +57,8 @@ struct TensorOptions {
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   Shape shape;
-  Shape strides;        // in elements
-  int64_t offset = 0;   // in elements, from the start of storage
+  Shape strides;       // in elements
+  int64_t offset = 0;  // in elements, from the start of storage
   DType dtype = DType::F32;
   std::unique_ptr<AutogradMeta> autograd;  // null: no gradient state
 
@@ -76,7 +76,7 @@ class Tensor {
   const Shape& shape() const { return impl().shape; }
   const Shape& strides() const { return impl().strides; }
   int64_t dim() const { return static_cast<int64_t>(impl().shape.size()); }
-  int64_t size(int64_t dim) const;    // negative dims count from the end
+  int64_t size(int64_t dim) const;  // negative dims count from the end
   int64_t stride(int64_t dim) const;
   int64_t numel() const { return shape_numel(impl().shape); }
   int64_t offset() const { return impl().offset; }
@@ -91,8 +91,8 @@ class Tensor {
   // Typed pointer; the dtype must match T exactly.
   template <typename T>
   T* data() const {
-    EMBER_CHECK(dtype() == dtype_of<T>(), "data<", dtype_name(dtype_of<T>()), ">: tensor has dtype ",
-                dtype_name(dtype()));
+    EMBER_CHECK(dtype() == dtype_of<T>(), "data<", dtype_name(dtype_of<T>()),
+                ">: tensor has dtype ", dtype_name(dtype()));
     return static_cast<T*>(data_ptr());
   }
 
@@ -107,7 +107,7 @@ class Tensor {
   // Elements start, start + step, ... below end of `dim` (end clamped to the size).
   Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
   Tensor select(int64_t dim, int64_t index) const;  // removes `dim`
-  Tensor expand(const Shape& shape) const;  // -1 keeps a size; new leading dims allowed
+  Tensor expand(const Shape& shape) const;          // -1 keeps a size; new leading dims allowed
   Tensor expand_as(const Tensor& other) const { return expand(other.shape()); }
   Tensor squeeze(int64_t dim) const;
   Tensor unsqueeze(int64_t dim) const;
@@ -140,11 +140,11 @@ class Tensor {
   bool requires_grad() const;
   Tensor& requires_grad_(bool requires = true);  // leaves only
   bool is_leaf() const;
-  Tensor grad() const;                 // undefined until a backward pass reaches this leaf
-  void set_grad(const Tensor& grad);   // e.g. a view into a flat gradient buffer; undefined clears
+  Tensor grad() const;                // undefined until a backward pass reaches this leaf
+  void set_grad(const Tensor& grad);  // e.g. a view into a flat gradient buffer; undefined clears
   std::shared_ptr<Node> grad_fn() const;
-  int output_nr() const;               // which output of grad_fn this tensor is
-  Tensor detach() const;               // same storage, no autograd history
+  int output_nr() const;  // which output of grad_fn this tensor is
+  Tensor detach() const;  // same storage, no autograd history
   // Backpropagates from this tensor; `gradient` defaults to 1 for a one-element tensor.
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
   // Hooks; each returns an id for remove_hook.
@@ -193,8 +193,8 @@ void to_host(const Tensor& t, DType dtype, void* out);
 
 template <typename T>
 T Tensor::item() const {
-  EMBER_CHECK(numel() == 1, "item: tensor of shape ", shape_str(shape()),
-              " has ", numel(), " elements, expected exactly one");
+  EMBER_CHECK(numel() == 1, "item: tensor of shape ", shape_str(shape()), " has ", numel(),
+              " elements, expected exactly one");
   T value;
   to_host(*this, dtype_of<T>(), &value);
   return value;

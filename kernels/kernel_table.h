@@ -65,8 +65,8 @@ enum class UnaryOp : int {
   Rsqrt,
   Abs,
   Relu,
-  GeluErf,    // x * Phi(x), Phi the normal CDF through erf
-  GeluTanh,   // PyTorch's approximate="tanh"
+  GeluErf,   // x * Phi(x), Phi the normal CDF through erf
+  GeluTanh,  // PyTorch's approximate="tanh"
   Sigmoid,
   Tanh,
   PowScalar,  // x ^ alpha
@@ -76,7 +76,9 @@ enum class UnaryOp : int {
 };
 // Binary out = a (op) b. Comparisons (Eq..Ge) write u8 0/1; the rest write the input dtype.
 enum class BinaryOp : int { Add, Sub, Mul, Div, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge };
-constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq; }
+constexpr bool is_comparison(BinaryOp op) {
+  return op >= BinaryOp::Eq;
+}
 enum class ReduceOp : int { Sum, Mean, Max, Min };
 enum class ArgReduceOp : int { Max, Min };
 
@@ -93,8 +95,9 @@ struct GemmOperand {
 // ---- kernel signatures ----------------------------------------------------------------------
 // copy.{cpp,cu}: memory
 // dst[i] = cast(src[i]) over `shape`, each side with its own strides; any dtype pair.
-using CopyFn = void(const IterShape& shape, DType src_dtype, const void* src, const Strides& src_strides,
-                    DType dst_dtype, void* dst, const Strides& dst_strides, Stream stream);
+using CopyFn = void(const IterShape& shape, DType src_dtype, const void* src,
+                    const Strides& src_strides, DType dst_dtype, void* dst,
+                    const Strides& dst_strides, Stream stream);
 // dst[0..n) = value (any dtype; value is converted).
 using FillFn = void(DType dtype, void* dst, int64_t n, double value, Stream stream);
 // dst[i] = start + i * step (any dtype but the 16-bit floats).

@@ -67,7 +67,9 @@ EMBER_HOST_DEVICE inline float word_to_uniform_open0(uint32_t w) {
 
 // Number of words a request of n elements consumes, rounded up to whole blocks so that the
 // next request starts on a fresh block. Normals use two words per element pair (Box-Muller).
-inline uint64_t philox_words_for_uniform(int64_t n) { return (static_cast<uint64_t>(n) + 3) / 4 * 4; }
+inline uint64_t philox_words_for_uniform(int64_t n) {
+  return (static_cast<uint64_t>(n) + 3) / 4 * 4;
+}
 inline uint64_t philox_words_for_normal(int64_t n) {
   return philox_words_for_uniform(2 * ((n + 1) / 2));
 }

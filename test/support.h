@@ -30,7 +30,8 @@ inline void check_close(const Tensor& actual, const std::vector<double>& expecte
     const bool both_nan = std::isnan(got[i]) && std::isnan(expected[i]);
     const bool same_inf = std::isinf(got[i]) && got[i] == expected[i];
     INFO("element " << i << ": got " << got[i] << ", expected " << expected[i]);
-    CHECK((both_nan || same_inf || std::abs(got[i] - expected[i]) <= atol + rtol * std::abs(expected[i])));
+    CHECK((both_nan || same_inf ||
+           std::abs(got[i] - expected[i]) <= atol + rtol * std::abs(expected[i])));
   }
 }
 

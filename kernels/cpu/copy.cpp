@@ -1,10 +1,10 @@
 // Memory kernels on the CPU: strided copy with dtype conversion, fill, arange.
 #include <cstring>  // memcpy
 
-#include "kernels/cast.h"             // cast_value
-#include "kernels/cpu/cpu_kernels.h"  // declarations
+#include "kernels/cast.h"              // cast_value
+#include "kernels/cpu/cpu_kernels.h"   // declarations
 #include "kernels/cpu/strided_loop.h"  // strided_loop
-#include "kernels/dispatch.h"         // dispatch
+#include "kernels/dispatch.h"          // dispatch
 
 namespace ember::cpu {
 
@@ -19,9 +19,8 @@ void copy(const IterShape& shape, DType src_dtype, const void* src, const Stride
       const S* s = static_cast<const S*>(src);
       D* d = static_cast<D*>(dst);
       const Strides* strides[2] = {&src_strides, &dst_strides};
-      strided_loop<2>(shape, strides, [&](const int64_t* off) {
-        d[off[1]] = kernels::cast_value<D>(s[off[0]]);
-      });
+      strided_loop<2>(shape, strides,
+                      [&](const int64_t* off) { d[off[1]] = kernels::cast_value<D>(s[off[0]]); });
     });
   });
 }
@@ -40,7 +39,8 @@ void arange(DType dtype, void* dst, int64_t n, double start, double step, Stream
   dispatch<float, double, int32_t, int64_t, uint8_t>(dtype, "arange", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* d = static_cast<T*>(dst);
-    for (int64_t i = 0; i < n; ++i) d[i] = kernels::cast_value<T>(start + static_cast<double>(i) * step);
+    for (int64_t i = 0; i < n; ++i)
+      d[i] = kernels::cast_value<T>(start + static_cast<double>(i) * step);
   });
 }
 

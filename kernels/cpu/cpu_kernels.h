@@ -9,19 +9,19 @@ namespace ember::cpu {
 
 using namespace ember::kernels;
 
-CopyFn copy;                 // copy.cpp
-FillFn fill;                 // copy.cpp
-ArangeFn arange;             // copy.cpp
-UnaryFn unary;               // elementwise.cpp
+CopyFn copy;      // copy.cpp
+FillFn fill;      // copy.cpp
+ArangeFn arange;  // copy.cpp
+UnaryFn unary;    // elementwise.cpp
 UnaryBackwardFn unary_backward;
 BinaryFn binary;
 WhereFn where;
-ReduceFn reduce;             // reduce.cpp
+ReduceFn reduce;  // reduce.cpp
 ArgReduceFn arg_reduce;
 VarianceFn variance;
 TopkFn topk;
-GemmFn gemm;                 // matmul.cpp
-SoftmaxFn softmax;           // softmax.cpp
+GemmFn gemm;        // matmul.cpp
+SoftmaxFn softmax;  // softmax.cpp
 SoftmaxBackwardFn softmax_backward;
 CrossEntropyFn cross_entropy;
 CrossEntropyBackwardFn cross_entropy_backward;

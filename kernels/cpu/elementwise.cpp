@@ -35,8 +35,7 @@ void unary_backward(UnaryOp op, DType dtype, int64_t n, const void* x, const voi
 }
 
 void binary(BinaryOp op, DType dtype, const IterShape& shape, const void* a,
-            const Strides& a_strides, const void* b, const Strides& b_strides, void* out,
-            Stream) {
+            const Strides& a_strides, const void* b, const Strides& b_strides, void* out, Stream) {
   const Strides dense = kernels::dense_strides(shape);  // the output
   const Strides* strides[3] = {&a_strides, &b_strides, &dense};
   if (kernels::is_comparison(op)) {

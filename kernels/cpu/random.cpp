@@ -18,7 +18,8 @@ void random_uniform(DType dtype, void* out, int64_t n, uint64_t seed, uint64_t o
     const T lo = static_cast<T>(low), span = static_cast<T>(high - low);
 #pragma omp parallel for schedule(static) if (n >= kParallelGrain)
     for (int64_t i = 0; i < n; ++i)
-      o[i] = lo + span * static_cast<T>(kernels::word_to_uniform(kernels::philox_word(seed, offset + i)));
+      o[i] = lo + span * static_cast<T>(
+                             kernels::word_to_uniform(kernels::philox_word(seed, offset + i)));
   });
 }
 
@@ -32,7 +33,8 @@ void random_normal(DType dtype, void* out, int64_t n, uint64_t seed, uint64_t of
 #pragma omp parallel for schedule(static) if (n >= kParallelGrain)
     for (int64_t i = 0; i < n; ++i) {
       const uint64_t pair = static_cast<uint64_t>(i / 2);
-      const float u1 = kernels::word_to_uniform_open0(kernels::philox_word(seed, offset + 2 * pair));
+      const float u1 =
+          kernels::word_to_uniform_open0(kernels::philox_word(seed, offset + 2 * pair));
       const float u2 = kernels::word_to_uniform(kernels::philox_word(seed, offset + 2 * pair + 1));
       const float radius = sqrtf(-2.0f * logf(u1));
       const float theta = 6.2831853071795865f * u2;

@@ -36,8 +36,8 @@ void reduce(ReduceOp op, DType dtype, DType out_dtype, const void* x, void* y, i
         if (out_dtype == DType::I64) {
           static_cast<int64_t*>(y)[r] = static_cast<int64_t>(acc);
         } else if (op == ReduceOp::Mean) {
-          static_cast<T*>(y)[r] = axis > 0 ? static_cast<T>(acc / static_cast<double>(axis))
-                                           : static_cast<T>(NAN);
+          static_cast<T*>(y)[r] =
+              axis > 0 ? static_cast<T>(acc / static_cast<double>(axis)) : static_cast<T>(NAN);
         } else {
           static_cast<T*>(y)[r] = static_cast<T>(acc);
         }

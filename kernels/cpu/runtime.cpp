@@ -17,14 +17,17 @@ constexpr size_t kAlignment = 64;  // a cache line; also what AVX-512 loads like
 CachingAllocator& host_allocator() {
   // Never destroyed: tensors in static objects may be freed after this would be.
   static CachingAllocator* allocator = new CachingAllocator(
-      "cpu",
-      [](size_t bytes) { return std::aligned_alloc(kAlignment, bytes); },  // bytes: x512
+      "cpu", [](size_t bytes) { return std::aligned_alloc(kAlignment, bytes); },  // bytes: x512
       [](void* ptr) { std::free(ptr); });
   return *allocator;
 }
 
-int device_count() { return 1; }
-const char* unavailable_reason() { return ""; }
+int device_count() {
+  return 1;
+}
+const char* unavailable_reason() {
+  return "";
+}
 void set_device(int) {}
 
 DeviceProperties properties(int) {
@@ -33,17 +36,29 @@ DeviceProperties properties(int) {
   return p;
 }
 
-void* allocate(int, size_t bytes) { return host_allocator().allocate(bytes); }
-void deallocate(int, void* ptr) { host_allocator().deallocate(ptr); }
-MemoryStats memory_stats(int) { return host_allocator().stats(); }
-void reset_peak(int) { host_allocator().reset_peak(); }
-void empty_cache(int) { host_allocator().empty_cache(); }
+void* allocate(int, size_t bytes) {
+  return host_allocator().allocate(bytes);
+}
+void deallocate(int, void* ptr) {
+  host_allocator().deallocate(ptr);
+}
+MemoryStats memory_stats(int) {
+  return host_allocator().stats();
+}
+void reset_peak(int) {
+  host_allocator().reset_peak();
+}
+void empty_cache(int) {
+  host_allocator().empty_cache();
+}
 
 void copy_bytes(int, CopyKind, void* dst, const void* src, size_t bytes) {
   if (bytes) std::memcpy(dst, src, bytes);
 }
 
-Stream stream(int) { return nullptr; }
+Stream stream(int) {
+  return nullptr;
+}
 void synchronize(int) {}
 
 }  // namespace

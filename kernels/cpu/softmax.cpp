@@ -80,9 +80,11 @@ void cross_entropy(DType dtype, const void* logits, const int64_t* target, void*
       double row_loss = 0;
       if (t != ignore_index) {
         // (the engine has checked the targets; never throw inside an OpenMP loop)
-        if (t < 0 || t >= c) row_loss = std::nan("");
-        else row_loss = (1 - label_smoothing) * (lse - x[t]) +
-                   label_smoothing * (lse - total / static_cast<double>(c));
+        if (t < 0 || t >= c)
+          row_loss = std::nan("");
+        else
+          row_loss = (1 - label_smoothing) * (lse - x[t]) +
+                     label_smoothing * (lse - total / static_cast<double>(c));
       }
       static_cast<T*>(loss)[i] = static_cast<T>(row_loss);
     }

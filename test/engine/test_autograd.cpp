@@ -52,9 +52,7 @@ TEST_CASE("NoGrad records nothing and restores the previous mode") {
     Tensor y = x * x;
     CHECK_FALSE(y.requires_grad());
     CHECK(y.grad_fn() == nullptr);
-    {
-      NoGrad nested;
-    }
+    { NoGrad nested; }
     CHECK_FALSE(grad_mode_enabled());
   }
   CHECK(grad_mode_enabled());
@@ -80,7 +78,7 @@ TEST_CASE("requires_grad propagates only from inputs that require it") {
   CHECK(c.requires_grad());
   CHECK_FALSE(c.is_leaf());
   CHECK(c.grad_fn()->name() == "mulBackward");
-  CHECK_THROWS_AS(c.requires_grad_(), Error);                          // not a leaf
+  CHECK_THROWS_AS(c.requires_grad_(), Error);                                // not a leaf
   CHECK_THROWS_AS(tensor(std::vector<int64_t>{1}).requires_grad_(), Error);  // not a float
 }
 
@@ -158,9 +156,8 @@ TEST_CASE("the post-accumulate hook fires once per pass with the final gradient"
   Tensor w = f64({1, 2}).requires_grad_();
   Tensor x = f64({3, 4});
   std::vector<std::vector<double>> seen;
-  w.register_post_accumulate_grad_hook([&](const Tensor& leaf) {
-    seen.push_back(leaf.grad().to_vector<double>());
-  });
+  w.register_post_accumulate_grad_hook(
+      [&](const Tensor& leaf) { seen.push_back(leaf.grad().to_vector<double>()); });
   Tensor loss = sum(w * x) + sum(w * w) + sum(exp(w));
   loss.backward();
   REQUIRE(seen.size() == 1);

@@ -27,7 +27,8 @@ namespace {
 Tensor input(const Shape& shape, Device device, uint64_t seed, bool requires_grad = true,
              double lo = 0, double hi = 0) {
   Generator g(seed);
-  Tensor cpu = lo < hi ? uniform(shape, lo, hi, DType::F32, &g) : normal(shape, 0, 1, DType::F32, &g);
+  Tensor cpu =
+      lo < hi ? uniform(shape, lo, hi, DType::F32, &g) : normal(shape, 0, 1, DType::F32, &g);
   Tensor t = cpu.to(device);
   if (requires_grad) t.requires_grad_();
   return t;
@@ -78,7 +79,8 @@ void compare_on_cuda(const std::string& op, const std::function<std::vector<Tens
     REQUIRE(actual[k].device() == device);
     REQUIRE(actual[k].shape() == expected[k].shape());
     REQUIRE(actual[k].dtype() == expected[k].dtype());
-    const std::vector<double> a = actual[k].to_vector<double>(), e = expected[k].to_vector<double>();
+    const std::vector<double> a = actual[k].to_vector<double>(),
+                              e = expected[k].to_vector<double>();
     for (size_t i = 0; i < a.size(); ++i) {
       if (std::isnan(a[i]) && std::isnan(e[i])) continue;
       const double diff = std::abs(a[i] - e[i]);
@@ -86,7 +88,8 @@ void compare_on_cuda(const std::string& op, const std::function<std::vector<Tens
       max_abs = std::max(max_abs, diff);
       if (std::abs(e[i]) > atol) max_rel = std::max(max_rel, diff / std::abs(e[i]));
       if (!close) {
-        if (pass) INFO("first mismatch at element " << i << ": cuda " << a[i] << " vs cpu " << e[i]);
+        if (pass)
+          INFO("first mismatch at element " << i << ": cuda " << a[i] << " vs cpu " << e[i]);
         pass = false;
       }
     }
@@ -112,13 +115,19 @@ std::function<std::vector<Tensor>(Device)> binary_case(Tensor (*op)(const Tensor
   };
 }
 
-Tensor gelu_erf(const Tensor& x) { return gelu(x); }
-Tensor gelu_tanh(const Tensor& x) { return gelu(x, "tanh"); }
+Tensor gelu_erf(const Tensor& x) {
+  return gelu(x);
+}
+Tensor gelu_tanh(const Tensor& x) {
+  return gelu(x, "tanh");
+}
 
 }  // namespace
 
-#define CUDA_CASE(name, ...) \
-  TEST_CASE("cuda matches cpu for " name) { compare_on_cuda(name, __VA_ARGS__); }
+#define CUDA_CASE(name, ...)                \
+  TEST_CASE("cuda matches cpu for " name) { \
+    compare_on_cuda(name, __VA_ARGS__);     \
+  }
 
 // ---- memory and copies ----
 CUDA_CASE("copy and cast between dtypes", [](Device d) {
@@ -131,7 +140,8 @@ CUDA_CASE("copy and cast between dtypes", [](Device d) {
 CUDA_CASE("strided copy of transposed and sliced views", [](Device d) {
   Tensor x = input({6, 7, 8}, d, 5, false);
   return std::vector<Tensor>{x.permute({2, 0, 1}).contiguous(), x.slice(2, 1, 8, 3).contiguous(),
-                             x.select(1, 3).t().contiguous(), x.narrow(0, 2, 3).expand({2, 3, 7, 8}).contiguous()};
+                             x.select(1, 3).t().contiguous(),
+                             x.narrow(0, 2, 3).expand({2, 3, 7, 8}).contiguous()};
 })
 CUDA_CASE("fill and arange", [](Device d) {
   return std::vector<Tensor>{full({1000}, 3.25, d), arange(-5, 100, 0.5, d),
@@ -173,8 +183,8 @@ CUDA_CASE("minimum", binary_case(minimum))
 CUDA_CASE("comparisons", [](Device d) {
   Tensor a = input({3, 1, 40}, d, 9, false), b = input({5, 40}, d, 10, false);
   Tensor ai = mul(a, 3.0).to(DType::I64), bi = mul(b, 3.0).to(DType::I64);
-  return std::vector<Tensor>{eq(ai, bi), ne(ai, bi), lt(a, b), le(ai, bi), gt(a, b), ge(a, b),
-                             gt(a, 0.0)};
+  return std::vector<Tensor>{eq(ai, bi), ne(ai, bi), lt(a, b),  le(ai, bi),
+                             gt(a, b),   ge(a, b),   gt(a, 0.0)};
 })
 CUDA_CASE("integer arithmetic", [](Device d) {
   Tensor a = mul(input({100}, d, 11, false), 50.0).to(DType::I64);
@@ -206,7 +216,7 @@ CUDA_CASE("normal numbers agree", [](Device d) {
 CUDA_CASE("sum and mean over dims", [](Device d) {
   Tensor x = input({7, 33, 65}, d, 20);
   Tensor over_middle = mul(sum(x, {1}), mean(x, {1}));  // [7, 65]: a middle axis
-  Tensor over_outer = sum(x, {0, 2});                    // [33]: non-adjacent dims
+  Tensor over_outer = sum(x, {0, 2});                   // [33]: non-adjacent dims
   std::vector<Tensor> out =
       with_gradients(sum(over_middle) + sum(mul(over_outer, over_outer)), {x});
   out.push_back(over_outer);
@@ -238,7 +248,8 @@ CUDA_CASE("var", [](Device d) {
 CUDA_CASE("topk", [](Device d) {
   Tensor x = input({11, 300}, d, 25);
   ValuesIndices a = topk(x, 5), b = topk(x, 3, 0, false);
-  std::vector<Tensor> out = with_gradients(sum(a.values, {1}) + sum(b.values, {0}).narrow(0, 0, 11), {x});
+  std::vector<Tensor> out =
+      with_gradients(sum(a.values, {1}) + sum(b.values, {0}).narrow(0, 0, 11), {x});
   out.push_back(a.indices);
   out.push_back(b.indices);
   return out;

@@ -57,7 +57,8 @@ TEST_CASE("a repeated step allocates nothing new from the device") {
   auto step = [&] {
     // a "training step": activations of a few sizes, freed at the end
     std::vector<void*> live;
-    for (size_t bytes : {1000u, 4096u, 70000u, 1000u, 12u}) live.push_back(allocator.allocate(bytes));
+    for (size_t bytes : {1000u, 4096u, 70000u, 1000u, 12u})
+      live.push_back(allocator.allocate(bytes));
     for (void* p : live) allocator.deallocate(p);
   };
   step();
