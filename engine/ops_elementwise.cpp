@@ -96,8 +96,8 @@ const char* binary_name(BinaryOp op) {
   return "binary";
 }
 
-// The raw broadcasting kernel call, no autograd.
-Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b) {
+// Checks the operands of a binary op; returns the broadcast shape.
+Shape check_binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = binary_name(op);
   detail::check_defined(name, a);
   detail::check_defined(name, b);
@@ -111,13 +111,24 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b) {
     EMBER_CHECK(dt != DType::BF16 && dt != DType::F16, name, ": comparisons of ", dtype_name(dt),
                 " are not implemented yet; convert with .to(DType::F32)");
   }
-  const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor out = empty(shape, {kernels::is_comparison(op) ? DType::U8 : dt, a.device()});
-  if (out.numel() == 0) return out;
+  return broadcast_shapes(a.shape(), b.shape(), name);
+}
+
+// The broadcasting kernel call into `out` (contiguous, of the broadcast shape). No autograd.
+void launch_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  if (out.numel() == 0) return;
+  const Shape& shape = out.shape();
   detail::Iteration it = detail::make_iteration(
-      shape, {detail::strides_for(a, shape), detail::strides_for(b, shape), out.strides()}, name);
-  detail::kernels_of(a).binary(op, dt, it.shape, a.data_ptr(), it.strides[0], b.data_ptr(),
+      shape, {detail::strides_for(a, shape), detail::strides_for(b, shape), out.strides()},
+      binary_name(op));
+  detail::kernels_of(a).binary(op, a.dtype(), it.shape, a.data_ptr(), it.strides[0], b.data_ptr(),
                                it.strides[1], out.data_ptr(), detail::stream_of(a));
+}
+
+Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const Shape shape = check_binary(op, a, b);
+  Tensor out = empty(shape, {kernels::is_comparison(op) ? DType::U8 : a.dtype(), a.device()});
+  launch_binary(op, a, b, out);
   return out;
 }
 
@@ -222,6 +233,33 @@ class DropoutBackward : public Node {
 };
 
 }  // namespace
+
+// ---- in place, for Tensor::add_ and mul_ (not recorded) ----
+// Elementwise kernels read element i before they write it, so a contiguous tensor can be its
+// own output: no temporary, one pass. Anything else (a strided view, an operand that shares
+// the storage in another layout) is computed aside and copied in.
+
+void detail::binary_inplace(BinaryOp op, const Tensor& self, const Tensor& other) {
+  const Shape shape = check_binary(op, self, other);
+  EMBER_CHECK(shape == self.shape(), binary_name(op), "_: ", shape_str(other.shape()),
+              " does not broadcast to the updated tensor's shape ", shape_str(self.shape()));
+  if (self.is_contiguous() && other.storage() != self.storage()) {
+    launch_binary(op, self, other, self);
+  } else {
+    detail::copy_into(self, binary_forward(op, self, other));
+  }
+}
+
+void detail::unary_inplace(UnaryOp op, const Tensor& self, double alpha) {
+  detail::check_float("mul_", self);
+  if (self.is_contiguous()) {
+    detail::kernels_of(self).unary(op, self.dtype(), self.numel(), self.data_ptr(),
+                                   self.data_ptr(), alpha, 0, detail::stream_of(self));
+  } else {
+    NoGrad no_grad;
+    detail::copy_into(self, unary("mul", op, self, alpha));
+  }
+}
 
 // ---- public ops ----
 

@@ -94,7 +94,6 @@ AxisSplit split_at(const Shape& shape, int dim) {
 
 void copy_into(const Tensor& dst, const Tensor& src) {
   const char* op = "copy";
-  broadcast_shapes(src.shape(), dst.shape(), op);  // checks compatibility
   EMBER_CHECK(broadcast_shapes(src.shape(), dst.shape(), op) == dst.shape(), op, ": source ",
               shape_str(src.shape()), " cannot be broadcast to destination ",
               shape_str(dst.shape()));

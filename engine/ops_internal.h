@@ -60,6 +60,11 @@ std::vector<int> normalize_dims(const std::vector<int64_t>& dims, int64_t ndim, 
 // `shape` outside dim): the backward of gather, max/min along a dim and topk. Not recorded.
 Tensor scatter_add_into_zeros(const Shape& shape, int dim, const Tensor& index, const Tensor& src);
 
+// self = self (op) other / self = f(self, alpha), in place; for Tensor::add_ and mul_. Not
+// recorded by autograd.
+void binary_inplace(kernels::BinaryOp op, const Tensor& self, const Tensor& other);
+void unary_inplace(kernels::UnaryOp op, const Tensor& self, double alpha);
+
 // A 0-d tensor on t's device with t's dtype (filled by a kernel: no host-device copy).
 Tensor scalar_like(const Tensor& t, double value);
 

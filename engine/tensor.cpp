@@ -162,14 +162,13 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
   detail::check_inplace_allowed("add_", *this);
   NoGrad no_grad;
   Tensor addend = alpha == 1.0 ? other.detach() : mul(other.detach(), alpha);
-  detail::copy_into(*this, add(this->detach(), addend));
+  detail::binary_inplace(kernels::BinaryOp::Add, detach(), addend);
   return *this;
 }
 
 Tensor& Tensor::mul_(double factor) {
   detail::check_inplace_allowed("mul_", *this);
-  NoGrad no_grad;
-  detail::copy_into(*this, mul(this->detach(), factor));
+  detail::unary_inplace(kernels::UnaryOp::MulScalar, detach(), factor);
   return *this;
 }
 
