@@ -253,8 +253,8 @@ void detail::binary_inplace(BinaryOp op, const Tensor& self, const Tensor& other
 void detail::unary_inplace(UnaryOp op, const Tensor& self, double alpha) {
   detail::check_float("mul_", self);
   if (self.is_contiguous()) {
-    detail::kernels_of(self).unary(op, self.dtype(), self.numel(), self.data_ptr(),
-                                   self.data_ptr(), alpha, 0, detail::stream_of(self));
+    detail::kernels_of(self).unary(op, self.dtype(), self.numel(), self.data_ptr(), self.data_ptr(),
+                                   alpha, 0, detail::stream_of(self));
   } else {
     NoGrad no_grad;
     detail::copy_into(self, unary("mul", op, self, alpha));
