@@ -2,7 +2,7 @@
 # Downloads the Debian packages ember links against into .deps/debs (git-ignored), for a GPU
 # machine that has CUDA and PyTorch but none of these packages and no network. The folder
 # travels with the checkout; there, `make gpu-check` unpacks it with `dpkg -x` into
-# .deps/root (scripts/gpu_env.sh). About 13 MB. See docs/gpu.md.
+# .deps/root (scripts/gpu_env.sh). About 43 MB, 30 of them Fashion-MNIST. See docs/gpu.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,8 @@ packages=(
   libopenblas0-pthread libopenblas-pthread-dev libgfortran5  # CPU matrix products
   doctest-dev                                                # tests
   libcli11-dev nlohmann-json3-dev                            # flags, JSON (headers)
+  zlib1g-dev                                                 # gzip (headers)
+  dataset-fashion-mnist                                      # the learning test's data (30 MB)
 )
 
 mkdir -p .deps/debs

@@ -4,7 +4,8 @@
 # the dynamic loader need to find them, plus the CUDA libraries, which there may live in
 # PyTorch's pip wheels (site-packages/nvidia/...) rather than in the toolkit.
 #
-# Exports: EMBER_CMAKE_FLAGS (extra -D flags for cmake), LD_LIBRARY_PATH.
+# Exports: EMBER_CMAKE_FLAGS (extra -D flags for cmake), LD_LIBRARY_PATH, and
+# EMBER_FASHION_MNIST (the learning test's data folder) when the data set was carried.
 
 ember_root=$(pwd)
 if [[ -d .deps/debs ]]; then
@@ -14,6 +15,7 @@ if [[ -d .deps/debs ]]; then
   prefix="$ember_root/.deps/root/usr"
   EMBER_CMAKE_FLAGS="-DCMAKE_PREFIX_PATH=$prefix"
   LD_LIBRARY_PATH="$prefix/lib/x86_64-linux-gnu/openblas-pthread:$prefix/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+  [[ -d "$prefix/share/datasets/fashion-mnist" ]] && export EMBER_FASHION_MNIST="$prefix/share/datasets/fashion-mnist"
 fi
 
 # nvcc: the PATH's, else the usual toolkit folder.

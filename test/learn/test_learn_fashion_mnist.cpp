@@ -9,6 +9,7 @@
 #include <zlib.h>  // gzopen/gzread: the files are gzipped
 
 #include <cstdio>
+#include <cstdlib>  // getenv
 #include <string>
 #include <vector>
 
@@ -18,11 +19,16 @@ using namespace ember;
 
 namespace {
 
-const char* kFolder = "/usr/share/datasets/fashion-mnist/";
+// Debian's folder, or EMBER_FASHION_MNIST (set by scripts/gpu_env.sh where the data set was
+// carried to a machine without the package).
+std::string data_folder() {
+  const char* folder = std::getenv("EMBER_FASHION_MNIST");
+  return folder && *folder ? std::string(folder) + "/" : "/usr/share/datasets/fashion-mnist/";
+}
 
 // The payload of a gzipped idx file after its `header_bytes`-byte header.
 std::vector<uint8_t> read_idx(const std::string& name, size_t header_bytes, size_t payload) {
-  const std::string path = kFolder + name;
+  const std::string path = data_folder() + name;
   gzFile file = gzopen(path.c_str(), "rb");
   REQUIRE_MESSAGE(file != nullptr,
                   "cannot open " << path << " (apt-get install dataset-fashion-mnist)");
