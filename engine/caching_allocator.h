@@ -41,6 +41,10 @@ class CachingAllocator {
         raw_allocate_(std::move(raw_allocate)),
         raw_free_(std::move(raw_free)) {}
 
+  // Cached blocks go back to the device; blocks still in use belong to their tensors. (The CPU
+  // and CUDA runtimes never destroy their allocators: tensors may outlive static objects.)
+  ~CachingAllocator() { release_cached(); }
+
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
 
