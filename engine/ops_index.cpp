@@ -17,7 +17,8 @@ namespace {
 // Throws unless every entry of `index` lies in [0, size).
 void check_index_range(const char* op, const Tensor& index, int64_t size, int64_t dim) {
   if (index.numel() == 0) return;
-  const int64_t lo = min(index).item<int64_t>(), hi = max(index).item<int64_t>();
+  const std::vector<int64_t> range = stack({min(index), max(index)}).to_vector<int64_t>();
+  const int64_t lo = range[0], hi = range[1];  // one read-back (one wait on a GPU)
   EMBER_CHECK(lo >= 0 && hi < size, op, ": index values must lie in [0, ", size, ") for dim ", dim,
               ", found ", (lo < 0 ? lo : hi));
 }
