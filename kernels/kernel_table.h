@@ -214,6 +214,38 @@ struct KernelTable {
   DropoutFn* dropout;
 };
 
+// A backend's table from the functions of its namespace, one per entry, same names:
+//   const KernelTable& kernel_table() { static const KernelTable t =
+//   EMBER_KERNEL_TABLE(ember::cpu); return t; }
+#define EMBER_KERNEL_TABLE(ns)                             \
+  [] {                                                     \
+    ::ember::kernels::KernelTable t{};                     \
+    t.copy = ns::copy;                                     \
+    t.fill = ns::fill;                                     \
+    t.arange = ns::arange;                                 \
+    t.unary = ns::unary;                                   \
+    t.unary_backward = ns::unary_backward;                 \
+    t.binary = ns::binary;                                 \
+    t.where = ns::where;                                   \
+    t.reduce = ns::reduce;                                 \
+    t.arg_reduce = ns::arg_reduce;                         \
+    t.variance = ns::variance;                             \
+    t.topk = ns::topk;                                     \
+    t.gemm = ns::gemm;                                     \
+    t.softmax = ns::softmax;                               \
+    t.softmax_backward = ns::softmax_backward;             \
+    t.cross_entropy = ns::cross_entropy;                   \
+    t.cross_entropy_backward = ns::cross_entropy_backward; \
+    t.index_select = ns::index_select;                     \
+    t.index_add = ns::index_add;                           \
+    t.gather = ns::gather;                                 \
+    t.scatter_add = ns::scatter_add;                       \
+    t.random_uniform = ns::random_uniform;                 \
+    t.random_normal = ns::random_normal;                   \
+    t.dropout = ns::dropout;                               \
+    return t;                                              \
+  }()
+
 // ---- the device runtime: memory, copies, streams --------------------------------------------
 struct MemoryStats {
   int64_t current_bytes = 0;       // bytes held by live tensors
@@ -253,5 +285,24 @@ struct DeviceRuntime {
   Stream (*stream)(int device);  // the device's default stream
   void (*synchronize)(int device);
 };
+
+// A backend's DeviceRuntime from the functions of its namespace, like EMBER_KERNEL_TABLE.
+#define EMBER_DEVICE_RUNTIME(ns)                   \
+  [] {                                             \
+    ::ember::kernels::DeviceRuntime r{};           \
+    r.device_count = ns::device_count;             \
+    r.unavailable_reason = ns::unavailable_reason; \
+    r.set_device = ns::set_device;                 \
+    r.properties = ns::properties;                 \
+    r.allocate = ns::allocate;                     \
+    r.deallocate = ns::deallocate;                 \
+    r.memory_stats = ns::memory_stats;             \
+    r.reset_peak = ns::reset_peak;                 \
+    r.empty_cache = ns::empty_cache;               \
+    r.copy_bytes = ns::copy_bytes;                 \
+    r.stream = ns::stream;                         \
+    r.synchronize = ns::synchronize;               \
+    return r;                                      \
+  }()
 
 }  // namespace ember::kernels

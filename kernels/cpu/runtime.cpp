@@ -64,22 +64,7 @@ void synchronize(int) {}
 }  // namespace
 
 const DeviceRuntime& runtime() {
-  static const DeviceRuntime table = [] {
-    DeviceRuntime r{};
-    r.device_count = device_count;
-    r.unavailable_reason = unavailable_reason;
-    r.set_device = set_device;
-    r.properties = properties;
-    r.allocate = allocate;
-    r.deallocate = deallocate;
-    r.memory_stats = memory_stats;
-    r.reset_peak = reset_peak;
-    r.empty_cache = empty_cache;
-    r.copy_bytes = copy_bytes;
-    r.stream = stream;
-    r.synchronize = synchronize;
-    return r;
-  }();
+  static const DeviceRuntime table = EMBER_DEVICE_RUNTIME(ember::cpu);
   return table;
 }
 

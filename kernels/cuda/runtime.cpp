@@ -242,53 +242,12 @@ void copy_bytes(int device, CopyKind kind, void* dst, const void* src, size_t by
 // ---- the tables -----------------------------------------------------------------------------
 
 const DeviceRuntime& runtime() {
-  static const DeviceRuntime table = [] {
-    DeviceRuntime r{};
-    r.device_count = device_count;
-    r.unavailable_reason = unavailable_reason;
-    r.set_device = set_device;
-    r.properties = properties;
-    r.allocate = allocate;
-    r.deallocate = deallocate;
-    r.memory_stats = memory_stats;
-    r.reset_peak = reset_peak;
-    r.empty_cache = empty_cache;
-    r.copy_bytes = copy_bytes;
-    r.stream = stream;
-    r.synchronize = synchronize;
-    return r;
-  }();
+  static const DeviceRuntime table = EMBER_DEVICE_RUNTIME(ember::cuda);
   return table;
 }
 
 const KernelTable& kernel_table() {
-  static const KernelTable table = [] {
-    KernelTable t{};
-    t.copy = copy;
-    t.fill = fill;
-    t.arange = arange;
-    t.unary = unary;
-    t.unary_backward = unary_backward;
-    t.binary = binary;
-    t.where = where;
-    t.reduce = reduce;
-    t.arg_reduce = arg_reduce;
-    t.variance = variance;
-    t.topk = topk;
-    t.gemm = gemm;
-    t.softmax = softmax;
-    t.softmax_backward = softmax_backward;
-    t.cross_entropy = cross_entropy;
-    t.cross_entropy_backward = cross_entropy_backward;
-    t.index_select = index_select;
-    t.index_add = index_add;
-    t.gather = gather;
-    t.scatter_add = scatter_add;
-    t.random_uniform = random_uniform;
-    t.random_normal = random_normal;
-    t.dropout = dropout;
-    return t;
-  }();
+  static const KernelTable table = EMBER_KERNEL_TABLE(ember::cuda);
   return table;
 }
 
