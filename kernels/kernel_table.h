@@ -214,9 +214,8 @@ struct KernelTable {
   DropoutFn* dropout;
 };
 
-// A backend's table from the functions of its namespace, one per entry, same names:
-//   const KernelTable& kernel_table() { static const KernelTable t =
-//   EMBER_KERNEL_TABLE(ember::cpu); return t; }
+// A backend's KernelTable from the functions of its namespace (named as the entries are):
+//   static const KernelTable table = EMBER_KERNEL_TABLE(ember::cpu);
 #define EMBER_KERNEL_TABLE(ns)                             \
   [] {                                                     \
     ::ember::kernels::KernelTable t{};                     \
