@@ -126,6 +126,12 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim = 0);
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
 
+// ---- convolution (ops_conv.cpp) ----
+
+// ---- pooling (ops_pool.cpp) ----
+
+// ---- normalization (ops_norm.cpp) ----
+
 // ---- operators ----
 inline Tensor operator-(const Tensor& x) {
   return neg(x);

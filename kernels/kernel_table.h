@@ -188,6 +188,14 @@ using RandomNormalFn = void(DType dtype, void* out, int64_t n, uint64_t seed, ui
 using DropoutFn = void(DType dtype, const void* x, void* y, void* mask, int64_t n, double p,
                        uint64_t seed, uint64_t offset, Stream stream);
 
+// conv.{cpp,cu}: 2-d convolution (section filled by the convolution kernels)
+
+// pool.{cpp,cu}: 2-d pooling (section filled by the pooling kernels)
+
+// norm.{cpp,cu}: batch, group and layer normalization (section filled by the norm kernels)
+
+// optim.{cpp,cu}: fused optimizer updates over dense spans (section filled by the optimizers)
+
 struct KernelTable {
   CopyFn* copy;
   FillFn* fill;
@@ -212,6 +220,13 @@ struct KernelTable {
   RandomUniformFn* random_uniform;
   RandomNormalFn* random_normal;
   DropoutFn* dropout;
+  // conv
+
+  // pool
+
+  // norm
+
+  // optim
 };
 
 // A backend's KernelTable from the functions of its namespace (named as the entries are):
@@ -242,6 +257,14 @@ struct KernelTable {
     t.random_uniform = ns::random_uniform;                 \
     t.random_normal = ns::random_normal;                   \
     t.dropout = ns::dropout;                               \
+    /* conv */                                             \
+                                                           \
+    /* pool */                                             \
+                                                           \
+    /* norm */                                             \
+                                                           \
+    /* optim */                                            \
+                                                           \
     return t;                                              \
   }()
 

@@ -32,6 +32,13 @@ ScatterAddFn scatter_add;
 RandomUniformFn random_uniform;  // random.cpp
 RandomNormalFn random_normal;
 DropoutFn dropout;
+// conv
+
+// pool
+
+// norm
+
+// optim
 
 // The table and runtime the engine registers for DeviceType::CPU (table.cpp, runtime.cpp).
 const KernelTable& kernel_table();

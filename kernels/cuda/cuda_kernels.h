@@ -33,6 +33,13 @@ ScatterAddFn scatter_add;
 RandomUniformFn random_uniform;  // random.cu
 RandomNormalFn random_normal;
 DropoutFn dropout;
+// conv
+
+// pool
+
+// norm
+
+// optim
 
 // The table and runtime the engine registers for DeviceType::CUDA (runtime.cpp).
 const KernelTable& kernel_table();
