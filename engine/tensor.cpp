@@ -227,6 +227,21 @@ int Tensor::output_nr() const {
   return impl().autograd ? impl().autograd->output_nr : 0;
 }
 
+void Tensor::set_data(const Tensor& src) {
+  EMBER_CHECK(src.defined(), "set_data: the source tensor is undefined");
+  EMBER_CHECK(is_leaf(), "set_data: only leaf tensors can be rebound; this one was computed by ",
+              grad_fn()->name());
+  TensorImpl& self = impl();
+  self.storage = src.impl().storage;
+  self.shape = src.impl().shape;
+  self.strides = src.impl().strides;
+  self.offset = src.impl().offset;
+  self.dtype = src.impl().dtype;
+  const Tensor g = grad();
+  if (g.defined() && (g.shape() != shape() || g.dtype() != dtype() || g.device() != device()))
+    set_grad(Tensor());
+}
+
 Tensor Tensor::detach() const {
   auto alias = std::make_shared<TensorImpl>();
   alias->storage = impl().storage;

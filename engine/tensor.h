@@ -145,6 +145,12 @@ class Tensor {
   std::shared_ptr<Node> grad_fn() const;
   int output_nr() const;  // which output of grad_fn this tensor is
   Tensor detach() const;  // same storage, no autograd history
+  // Rebinds this leaf to src's elements (storage, shape, strides, offset, dtype), keeping its
+  // identity and autograd state, so every handle to it sees the new data: PyTorch's
+  // `param.data = src`. How a module moves its parameters into one flat buffer or onto another
+  // device without invalidating the handles an optimizer holds. A gradient that no longer
+  // matches (shape, dtype or device) is dropped.
+  void set_data(const Tensor& src);
   // Backpropagates from this tensor; `gradient` defaults to 1 for a one-element tensor.
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
   // Hooks; each returns an id for remove_hook.
