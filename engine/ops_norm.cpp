@@ -13,7 +13,10 @@
 //        subtracted terms are the paths through mean and var;
 //   dx = invstd * g  when they are fixed (batch norm in evaluation mode: running statistics).
 // The backward rule itself is not differentiable (no double backward).
-#include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -128,12 +131,15 @@ void check_companion(const char* name, const Tensor& x, const Tensor& t) {
   detail::check_same_dtype(name, x, t);
 }
 
-// `role` (weight, bias, running_mean, running_var) holds one value per channel of x.
-void check_per_channel(const char* name, const Tensor& x, const Tensor& t, const char* role) {
+// `role` (weight, bias, running_mean, running_var) holds one value per channel of x: in any
+// shape for batch norm, as a vector [C] for group norm (PyTorch's rules).
+void check_per_channel(const char* name, const Tensor& x, const Tensor& t, const char* role,
+                       bool vector = false) {
   if (!t.defined()) return;
   check_companion(name, x, t);
-  EMBER_CHECK(t.numel() == x.shape()[1], name, ": ", role, " ", shape_str(t.shape()),
-              " should contain ", x.shape()[1], " elements, one per channel of input ",
+  EMBER_CHECK(t.numel() == x.shape()[1] && (!vector || t.dim() == 1), name, ": ", role, " ",
+              shape_str(t.shape()), " should contain ", x.shape()[1],
+              vector ? " elements in one dim, " : " elements, ", "one per channel of input ",
               shape_str(x.shape()), " (dim 1)");
 }
 
@@ -210,8 +216,8 @@ Tensor group_norm(const Tensor& input, int64_t num_groups, const Tensor& weight,
               " channels of input ", shape_str(input.shape()),
               " cannot be split into num_groups = ", num_groups,
               " equal groups; num_groups must divide the channel count");
-  check_per_channel(name, input, weight, "weight");
-  check_per_channel(name, input, bias, "bias");
+  check_per_channel(name, input, weight, "weight", true);
+  check_per_channel(name, input, bias, "bias", true);
   const NormLayout layout = channel_layout(input, NormOver::Group, num_groups);
   Tensor x = input.detach().contiguous();
   Statistics s = compute_statistics(x, layout, eps, false);

@@ -347,6 +347,11 @@ TEST_CASE("normalization errors name the op and the shapes") {
                     {"group_norm", "weight [4]", "6 elements"});
   check_error_names(
       [&] {
+        group_norm(x, 3, zeros({2, 3}, DType::F64));
+      },
+      {"group_norm", "weight [2, 3]", "6 elements in one dim"});
+  check_error_names(
+      [&] {
         layer_norm(zeros({2, 3}, DType::F64), {4});
       },
       {"layer_norm", "normalized_shape [4]", "[2, 3]"});
@@ -379,4 +384,29 @@ TEST_CASE("normalization of an empty batch is empty") {
   check_close(w.grad(), {0.0, 0.0, 0.0}, 0, 0);
   CHECK(group_norm(zeros({0, 4, 3}, DType::F64), 2).shape() == Shape{0, 4, 3});
   CHECK(layer_norm(zeros({0, 3}, DType::F64), {3}).shape() == Shape{0, 3});
+}
+
+TEST_CASE("normalization in f32 agrees with f64") {
+  Tensor x = random_leaf({4, 6, 5}, 40);
+  Tensor x32 = x.detach().to(DType::F32).requires_grad_();
+  Tensor w = random_leaf({6}, 41), w32 = w.detach().to(DType::F32).requires_grad_();
+  const std::vector<std::function<Tensor(const Tensor&, const Tensor&)>> ops = {
+      [](const Tensor& in, const Tensor& weight) {
+        return batch_norm(in, Tensor(), Tensor(), weight, Tensor(), true);
+      },
+      [](const Tensor& in, const Tensor& weight) { return group_norm(in, 3, weight); },
+      [](const Tensor& in, const Tensor&) {
+        return layer_norm(in, {6, 5});
+      },
+  };
+  for (size_t k = 0; k < ops.size(); ++k) {
+    INFO("op " << k);
+    for (Tensor* t : {&x, &x32, &w, &w32}) t->set_grad(Tensor());
+    Tensor y = ops[k](x, w), y32 = ops[k](x32, w32);
+    check_close(y32, y, 1e-5, 1e-5);
+    backward_projected(y);
+    backward_projected(y32.to(DType::F64));
+    check_close(x32.grad(), x.grad(), 1e-5, 1e-5);
+    if (w.grad().defined()) check_close(w32.grad(), w.grad(), 1e-5, 1e-5);
+  }
 }
