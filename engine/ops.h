@@ -131,6 +131,34 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
 // ---- pooling (ops_pool.cpp) ----
 
 // ---- normalization (ops_norm.cpp) ----
+// As torch.nn.functional's. An undefined Tensor() stands for None: no running statistics, no
+// affine weight (scale 1) or bias (shift 0). Variances are biased (divided by the count) and
+// eps is added under the square root: y = (x - mean) / sqrt(var + eps) * weight + bias.
+
+// input [N, C, *] (e.g. [N, C], [N, C, L], [N, C, H, W]), statistics per channel. running_mean,
+// running_var, weight and bias hold C values each.
+// training: normalizes with the batch's mean and variance over N and *, and updates the running
+//   statistics that are given, in place and unseen by autograd:
+//     running_mean = (1 - momentum) * running_mean + momentum * batch_mean
+//     running_var  = (1 - momentum) * running_var  + momentum * batch_var * n / (n - 1)
+//   (the unbiased variance; n = N * prod(*), which must be more than 1). PyTorch's
+//   momentum = None, a cumulative average, is the caller's to do: pass momentum =
+//   1 / num_batches_tracked, as the module does.
+// !training: normalizes with running_mean and running_var, which must both be given.
+// Gradients flow to input, weight and bias in both modes (in evaluation mode none goes through
+// the statistics, which are constants there).
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum = 0.1,
+                  double eps = 1e-5);
+// input [N, C, *]; the C channels form num_groups groups of consecutive channels (num_groups
+// must divide C), each sample's group normalized on its own; weight and bias hold C values.
+Tensor group_norm(const Tensor& input, int64_t num_groups, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+// Normalizes over the trailing dims normalized_shape (which must equal input's trailing sizes);
+// weight and bias have shape normalized_shape.
+Tensor layer_norm(const Tensor& input, const Shape& normalized_shape,
+                  const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
+                  double eps = 1e-5);
 
 // ---- operators ----
 inline Tensor operator-(const Tensor& x) {

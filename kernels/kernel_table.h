@@ -193,6 +193,43 @@ using DropoutFn = void(DType dtype, const void* x, void* y, void* mask, int64_t 
 // pool.{cpp,cu}: 2-d pooling (section filled by the pooling kernels)
 
 // norm.{cpp,cu}: batch, group and layer normalization (section filled by the norm kernels)
+// x is [outer, channels, inner]; weight and bias (gamma, beta; each may be null) hold one value
+// per channel. Which elements share a mean and variance (a "statistic") is NormLayout::over:
+//   Batch: one per channel c, over the outer * inner elements x[:, c, :]: batch norm, x seen as
+//          [N, C, H*W]. Statistic s is channel s.
+//   Group: one per (o, group), over the (channels / groups) * inner elements of that group's
+//          channels in x[o], which lie together in memory: group norm ([N, C, H*W], G groups)
+//          and layer norm ([rows, normalized size, 1], 1 group). Statistic s = o * groups + group.
+enum class NormOver : int { Batch, Group };
+struct NormLayout {
+  NormOver over = NormOver::Batch;
+  int64_t outer = 1, channels = 1, inner = 1;
+  int64_t groups = 1;  // Group only; divides channels
+  constexpr int64_t statistics() const {
+    return over == NormOver::Batch ? channels : outer * groups;
+  }
+  constexpr int64_t elements_per_statistic() const {
+    return over == NormOver::Batch ? outer * inner : channels / groups * inner;
+  }
+};
+// Per statistic: mean and invstd = 1 / sqrt(var + eps), var the biased variance (divided by
+// the element count), accumulated in double; also var itself where `variance` is not null.
+using NormStatisticsFn = void(DType dtype, const NormLayout& layout, const void* x, void* mean,
+                              void* invstd, void* variance, double eps, Stream stream);
+// y = (x - mean[s]) * invstd[s] * weight[c] + bias[c]  (a null weight is 1, a null bias 0)
+using NormForwardFn = void(DType dtype, const NormLayout& layout, const void* x, const void* mean,
+                           const void* invstd, const void* weight, const void* bias, void* y,
+                           Stream stream);
+// From dy, with xhat = (x - mean[s]) * invstd[s] and g = dy * weight[c]:
+//   dbias[c] = sum of dy, dweight[c] = sum of dy * xhat, both over x[:, c, :];
+//   dx = invstd * (g - mean_s(g) - xhat * mean_s(g * xhat)) when mean and invstd are the
+//        statistics of x itself (through_statistics: training), means over statistic s;
+//   dx = invstd * g when they are fixed (batch norm in evaluation mode).
+// Each of dx, dweight, dbias may be null (not wanted).
+using NormBackwardFn = void(DType dtype, const NormLayout& layout, const void* x, const void* dy,
+                            const void* mean, const void* invstd, const void* weight,
+                            bool through_statistics, void* dx, void* dweight, void* dbias,
+                            Stream stream);
 
 // optim.{cpp,cu}: fused optimizer updates over dense spans (section filled by the optimizers)
 
@@ -225,6 +262,9 @@ struct KernelTable {
   // pool
 
   // norm
+  NormStatisticsFn* norm_statistics;
+  NormForwardFn* norm_forward;
+  NormBackwardFn* norm_backward;
 
   // optim
 };
@@ -262,6 +302,9 @@ struct KernelTable {
     /* pool */                                             \
                                                            \
     /* norm */                                             \
+    t.norm_statistics = ns::norm_statistics;               \
+    t.norm_forward = ns::norm_forward;                     \
+    t.norm_backward = ns::norm_backward;                   \
                                                            \
     /* optim */                                            \
                                                            \

@@ -37,6 +37,9 @@ DropoutFn dropout;
 // pool
 
 // norm
+NormStatisticsFn norm_statistics;  // norm.cpp
+NormForwardFn norm_forward;
+NormBackwardFn norm_backward;
 
 // optim
 

@@ -38,6 +38,9 @@ DropoutFn dropout;
 // pool
 
 // norm
+NormStatisticsFn norm_statistics;  // norm.cu
+NormForwardFn norm_forward;
+NormBackwardFn norm_backward;
 
 // optim
 
