@@ -11,6 +11,7 @@
 // op and both operands. Arithmetic on bf16/f16 arrives with mixed precision: convert to f32.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -129,6 +130,30 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
 // ---- convolution (ops_conv.cpp) ----
 
 // ---- pooling (ops_pool.cpp) ----
+// 2-d pooling of [N, C, H, W] or unbatched [C, H, W] inputs, with torch.nn.functional's
+// arguments, defaults and output sizes. Pairs are {height, width}; a stride of {} (zeros) means
+// stride = kernel. Padding may be at most half the kernel.
+//
+// Max over each window; padding counts as -inf and a NaN in a window wins.
+Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel,
+                  std::array<int64_t, 2> stride = {}, std::array<int64_t, 2> padding = {},
+                  std::array<int64_t, 2> dilation = {1, 1}, bool ceil_mode = false);
+// The same, with where each maximum is (i64, as h * W + w within its [H, W] plane), as
+// return_indices=True gives in PyTorch.
+ValuesIndices max_pool2d_with_indices(const Tensor& x, std::array<int64_t, 2> kernel,
+                                      std::array<int64_t, 2> stride = {},
+                                      std::array<int64_t, 2> padding = {},
+                                      std::array<int64_t, 2> dilation = {1, 1},
+                                      bool ceil_mode = false);
+// Mean over each window, divided by divisor_override if it is not 0; else by the window's size
+// counting padding (count_include_pad) or only the inputs it covers.
+Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel,
+                  std::array<int64_t, 2> stride = {}, std::array<int64_t, 2> padding = {},
+                  bool ceil_mode = false, bool count_include_pad = true,
+                  int64_t divisor_override = 0);
+// Mean over output_size windows that cover the input: output row i averages input rows
+// [floor(i * H / out_h), ceil((i + 1) * H / out_h)), and columns likewise.
+Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
 
 // ---- normalization (ops_norm.cpp) ----
 // As torch.nn.functional's. An undefined Tensor() stands for None: no running statistics, no

@@ -190,7 +190,48 @@ using DropoutFn = void(DType dtype, const void* x, void* y, void* mask, int64_t 
 
 // conv.{cpp,cu}: 2-d convolution (section filled by the convolution kernels)
 
-// pool.{cpp,cu}: 2-d pooling (section filled by the pooling kernels)
+// pool.{cpp,cu}: 2-d pooling of dense NCHW planes
+// x (or dx) is [planes, in_h, in_w] with planes = N * C; y, dy and indices are
+// [planes, out_h, out_w]. Output (oh, ow) pools the window of input rows
+//   oh * stride_h - pad_h + i * dilation_h,   i in [0, kernel_h)
+// and the columns given the same way by the _w fields. Positions outside the input are
+// padding. The engine has checked the geometry (engine/ops_pool.cpp). Backward kernels write
+// all of dx (nothing is accumulated into what it held).
+struct Pool2dGeometry {
+  int64_t planes = 0;
+  int64_t in_h = 0, in_w = 0;
+  int64_t out_h = 0, out_w = 0;
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;  // max-pooling only: average pooling reads 1
+};
+// y = the window's maximum, padding counting as -inf; indices = where it is, as ih * in_w + iw
+// within the plane. The first maximum wins, except that a NaN beats everything (the last NaN
+// in the window), as in PyTorch. A window that misses the input altogether (possible only with
+// dilation) gives -inf and index -1.
+using MaxPool2dFn = void(DType dtype, const Pool2dGeometry& geometry, const void* x, void* y,
+                         int64_t* indices, Stream stream);
+// dx[plane, p] = sum of dy[plane, o] over the outputs o with indices[plane, o] == p (0 if none).
+using MaxPool2dBackwardFn = void(DType dtype, const Pool2dGeometry& geometry, const void* dy,
+                                 const int64_t* indices, void* dx, Stream stream);
+// y = sum of the window's inputs / divisor, with PyTorch's divisor: divisor_override if not 0;
+// else the window clipped to the padded input [-pad, in + pad) (it can overhang it in ceil
+// mode) if count_include_pad; else the number of input positions in the window.
+using AvgPool2dFn = void(DType dtype, const Pool2dGeometry& geometry, bool count_include_pad,
+                         int64_t divisor_override, const void* x, void* y, Stream stream);
+// dx[p] = sum over the windows w that hold input position p of dy[w] / divisor(w).
+using AvgPool2dBackwardFn = void(DType dtype, const Pool2dGeometry& geometry,
+                                 bool count_include_pad, int64_t divisor_override, const void* dy,
+                                 void* dx, Stream stream);
+// Adaptive average pooling reads only planes, in_h/in_w and out_h/out_w of the geometry: output
+// row oh averages input rows [floor(oh * in_h / out_h), ceil((oh + 1) * in_h / out_h)), and
+// columns likewise; neighbouring windows may share a row or column. (Its backward's table entry
+// is adaptive_avg_backward: a name short enough for the column of EMBER_KERNEL_TABLE.)
+using AdaptiveAvgPool2dFn = void(DType dtype, const Pool2dGeometry& geometry, const void* x,
+                                 void* y, Stream stream);
+using AdaptiveAvgPool2dBackwardFn = void(DType dtype, const Pool2dGeometry& geometry,
+                                         const void* dy, void* dx, Stream stream);
 
 // norm.{cpp,cu}: batch, group and layer normalization (section filled by the norm kernels)
 // x is [outer, channels, inner]; weight and bias (gamma, beta; each may be null) hold one value
@@ -260,6 +301,12 @@ struct KernelTable {
   // conv
 
   // pool
+  MaxPool2dFn* max_pool2d;
+  MaxPool2dBackwardFn* max_pool2d_backward;
+  AvgPool2dFn* avg_pool2d;
+  AvgPool2dBackwardFn* avg_pool2d_backward;
+  AdaptiveAvgPool2dFn* adaptive_avg_pool2d;
+  AdaptiveAvgPool2dBackwardFn* adaptive_avg_backward;
 
   // norm
   NormStatisticsFn* norm_statistics;
@@ -300,6 +347,12 @@ struct KernelTable {
     /* conv */                                             \
                                                            \
     /* pool */                                             \
+    t.max_pool2d = ns::max_pool2d;                         \
+    t.max_pool2d_backward = ns::max_pool2d_backward;       \
+    t.avg_pool2d = ns::avg_pool2d;                         \
+    t.avg_pool2d_backward = ns::avg_pool2d_backward;       \
+    t.adaptive_avg_pool2d = ns::adaptive_avg_pool2d;       \
+    t.adaptive_avg_backward = ns::adaptive_avg_backward;   \
                                                            \
     /* norm */                                             \
     t.norm_statistics = ns::norm_statistics;               \

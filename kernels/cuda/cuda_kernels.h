@@ -36,6 +36,12 @@ DropoutFn dropout;
 // conv
 
 // pool
+MaxPool2dFn max_pool2d;  // pool.cu
+MaxPool2dBackwardFn max_pool2d_backward;
+AvgPool2dFn avg_pool2d;
+AvgPool2dBackwardFn avg_pool2d_backward;
+AdaptiveAvgPool2dFn adaptive_avg_pool2d;
+AdaptiveAvgPool2dBackwardFn adaptive_avg_backward;
 
 // norm
 NormStatisticsFn norm_statistics;  // norm.cu

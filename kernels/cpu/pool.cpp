@@ -1,0 +1,184 @@
+// 2-d max, average and adaptive average pooling on the CPU, over dense [planes, H, W] buffers
+// (the layout and window geometry are in kernels/kernel_table.h, the window arithmetic in
+// kernels/pool_window.h).
+//
+// OpenMP splits the planes; one thread walks a plane's outputs in row-major order. The backward
+// kernels scatter each output's gradient into the inputs it read, which cannot race within a
+// plane and always adds in the same order (the CUDA kernels gather in that order too).
+#include <cstdint>
+#include <limits>  // std::numeric_limits
+
+#include "kernels/cpu/cpu_kernels.h"   // declarations
+#include "kernels/cpu/strided_loop.h"  // kParallelGrain
+#include "kernels/dispatch.h"          // dispatch
+#include "kernels/elementwise_math.h"  // is_nan
+#include "kernels/pool_window.h"       // taps_inside, average_window, adaptive_window
+
+namespace ember::cpu {
+
+namespace {
+
+// Whether a loop over `planes` planes doing about `work_per_plane` steps each is worth threads.
+bool worth_threads(int64_t planes, int64_t work_per_plane) {
+  return planes > 1 && planes * work_per_plane >= kParallelGrain;
+}
+
+}  // namespace
+
+void max_pool2d(DType dtype, const Pool2dGeometry& g, const void* x, void* y, int64_t* indices,
+                Stream) {
+  dispatch<float, double>(dtype, "max_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+#pragma omp parallel for schedule( \
+    static) if (worth_threads(g.planes, out_plane * g.kernel_h * g.kernel_w))
+    for (int64_t plane = 0; plane < g.planes; ++plane) {
+      const T* in = static_cast<const T*>(x) + plane * in_plane;
+      T* out = static_cast<T*>(y) + plane * out_plane;
+      int64_t* where = indices + plane * out_plane;
+      for (int64_t oh = 0; oh < g.out_h; ++oh) {
+        const int64_t h0 = oh * g.stride_h - g.pad_h;
+        const IndexRange rows = taps_inside(h0, g.kernel_h, g.dilation_h, g.in_h);
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+          const int64_t w0 = ow * g.stride_w - g.pad_w;
+          const IndexRange cols = taps_inside(w0, g.kernel_w, g.dilation_w, g.in_w);
+          // The first input read starts as the maximum (PyTorch's choice when all are -inf);
+          // after it, a larger value or any NaN takes over.
+          T best = -std::numeric_limits<T>::infinity();
+          int64_t best_index = -1;
+          for (int64_t i = rows.begin; i < rows.end; ++i) {
+            const int64_t ih = h0 + i * g.dilation_h;
+            for (int64_t j = cols.begin; j < cols.end; ++j) {
+              const int64_t at = ih * g.in_w + w0 + j * g.dilation_w;
+              const T v = in[at];
+              if (best_index < 0 || v > best || kernels::is_nan(v)) {
+                best = v;
+                best_index = at;
+              }
+            }
+          }
+          out[oh * g.out_w + ow] = best;
+          where[oh * g.out_w + ow] = best_index;
+        }
+      }
+    }
+  });
+}
+
+void max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* dy,
+                         const int64_t* indices, void* dx, Stream) {
+  dispatch<float, double>(dtype, "max_pool2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+#pragma omp parallel for schedule(static) if (worth_threads(g.planes, in_plane + out_plane))
+    for (int64_t plane = 0; plane < g.planes; ++plane) {
+      const T* grad_out = static_cast<const T*>(dy) + plane * out_plane;
+      const int64_t* where = indices + plane * out_plane;
+      T* grad_in = static_cast<T*>(dx) + plane * in_plane;
+      for (int64_t p = 0; p < in_plane; ++p) grad_in[p] = T(0);
+      for (int64_t o = 0; o < out_plane; ++o)
+        if (where[o] >= 0 && where[o] < in_plane) grad_in[where[o]] += grad_out[o];
+    }
+  });
+}
+
+void avg_pool2d(DType dtype, const Pool2dGeometry& g, bool count_include_pad,
+                int64_t divisor_override, const void* x, void* y, Stream) {
+  dispatch<float, double>(dtype, "avg_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+#pragma omp parallel for schedule( \
+    static) if (worth_threads(g.planes, out_plane * g.kernel_h * g.kernel_w))
+    for (int64_t plane = 0; plane < g.planes; ++plane) {
+      const T* in = static_cast<const T*>(x) + plane * in_plane;
+      T* out = static_cast<T*>(y) + plane * out_plane;
+      for (int64_t oh = 0; oh < g.out_h; ++oh) {
+        const AverageWindow rows = average_window(oh, g.kernel_h, g.stride_h, g.pad_h, g.in_h);
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+          const AverageWindow cols = average_window(ow, g.kernel_w, g.stride_w, g.pad_w, g.in_w);
+          const int64_t divisor = average_divisor(rows, cols, count_include_pad, divisor_override);
+          T sum = T(0);
+          for (int64_t ih = rows.inputs.begin; ih < rows.inputs.end; ++ih)
+            for (int64_t iw = cols.inputs.begin; iw < cols.inputs.end; ++iw)
+              sum += in[ih * g.in_w + iw];
+          out[oh * g.out_w + ow] = divisor == 0 ? T(0) : sum / static_cast<T>(divisor);
+        }
+      }
+    }
+  });
+}
+
+void avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, bool count_include_pad,
+                         int64_t divisor_override, const void* dy, void* dx, Stream) {
+  dispatch<float, double>(dtype, "avg_pool2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+#pragma omp parallel for schedule( \
+    static) if (worth_threads(g.planes, out_plane * g.kernel_h * g.kernel_w))
+    for (int64_t plane = 0; plane < g.planes; ++plane) {
+      const T* grad_out = static_cast<const T*>(dy) + plane * out_plane;
+      T* grad_in = static_cast<T*>(dx) + plane * in_plane;
+      for (int64_t p = 0; p < in_plane; ++p) grad_in[p] = T(0);
+      for (int64_t oh = 0; oh < g.out_h; ++oh) {
+        const AverageWindow rows = average_window(oh, g.kernel_h, g.stride_h, g.pad_h, g.in_h);
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+          const AverageWindow cols = average_window(ow, g.kernel_w, g.stride_w, g.pad_w, g.in_w);
+          const int64_t divisor = average_divisor(rows, cols, count_include_pad, divisor_override);
+          if (divisor == 0) continue;
+          const T share = grad_out[oh * g.out_w + ow] / static_cast<T>(divisor);
+          for (int64_t ih = rows.inputs.begin; ih < rows.inputs.end; ++ih)
+            for (int64_t iw = cols.inputs.begin; iw < cols.inputs.end; ++iw)
+              grad_in[ih * g.in_w + iw] += share;
+        }
+      }
+    }
+  });
+}
+
+void adaptive_avg_pool2d(DType dtype, const Pool2dGeometry& g, const void* x, void* y, Stream) {
+  dispatch<float, double>(dtype, "adaptive_avg_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+#pragma omp parallel for schedule(static) if (worth_threads(g.planes, in_plane + out_plane))
+    for (int64_t plane = 0; plane < g.planes; ++plane) {
+      const T* in = static_cast<const T*>(x) + plane * in_plane;
+      T* out = static_cast<T*>(y) + plane * out_plane;
+      for (int64_t oh = 0; oh < g.out_h; ++oh) {
+        const IndexRange rows = adaptive_window(oh, g.out_h, g.in_h);
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+          const IndexRange cols = adaptive_window(ow, g.out_w, g.in_w);
+          T sum = T(0);
+          for (int64_t ih = rows.begin; ih < rows.end; ++ih)
+            for (int64_t iw = cols.begin; iw < cols.end; ++iw) sum += in[ih * g.in_w + iw];
+          const int64_t count = (rows.end - rows.begin) * (cols.end - cols.begin);
+          out[oh * g.out_w + ow] = sum / static_cast<T>(count);
+        }
+      }
+    }
+  });
+}
+
+void adaptive_avg_backward(DType dtype, const Pool2dGeometry& g, const void* dy, void* dx, Stream) {
+  dispatch<float, double>(dtype, "adaptive_avg_pool2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+#pragma omp parallel for schedule(static) if (worth_threads(g.planes, in_plane + out_plane))
+    for (int64_t plane = 0; plane < g.planes; ++plane) {
+      const T* grad_out = static_cast<const T*>(dy) + plane * out_plane;
+      T* grad_in = static_cast<T*>(dx) + plane * in_plane;
+      for (int64_t p = 0; p < in_plane; ++p) grad_in[p] = T(0);
+      for (int64_t oh = 0; oh < g.out_h; ++oh) {
+        const IndexRange rows = adaptive_window(oh, g.out_h, g.in_h);
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+          const IndexRange cols = adaptive_window(ow, g.out_w, g.in_w);
+          const int64_t count = (rows.end - rows.begin) * (cols.end - cols.begin);
+          const T share = grad_out[oh * g.out_w + ow] / static_cast<T>(count);
+          for (int64_t ih = rows.begin; ih < rows.end; ++ih)
+            for (int64_t iw = cols.begin; iw < cols.end; ++iw) grad_in[ih * g.in_w + iw] += share;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace ember::cpu
