@@ -14,7 +14,7 @@
 
 #include <algorithm>   // stable_sort, min
 #include <cerrno>      // errno
-#include <cstring>     // strerror, memcpy
+#include <cstring>     // strerror
 #include <functional>  // the byte sink
 #include <limits>
 #include <random>  // unique temporary names
@@ -62,7 +62,7 @@ std::string readable_dtype_list() {
 
 // ---- errors --------------------------------------------------------------------------------
 
-// Every reading error starts with the file (or buffer) it is about.
+// Every error starts with the file (or buffer) it is about.
 template <typename... Args>
 [[noreturn]] void fail(const std::string& source, const Args&... args) {
   throw Error(str_cat(source, ": ", args...));
