@@ -128,6 +128,15 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
 
 // ---- convolution (ops_conv.cpp) ----
+// As torch.nn.functional.conv2d: input [N, C_in, H, W] (or unbatched [C_in, H, W]), weight
+// [C_out, C_in / groups, kH, kW], bias [C_out] or undefined (none). Each output size is
+// (in + 2 * padding - dilation * (k - 1) - 1) / stride + 1, rounded down; {height, width} pairs.
+struct Conv2dOptions {
+  std::array<int64_t, 2> stride{1, 1}, padding{0, 0}, dilation{1, 1};
+  int64_t groups = 1;
+};
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+              const Conv2dOptions& options = {});
 
 // ---- pooling (ops_pool.cpp) ----
 // 2-d pooling of [N, C, H, W] or unbatched [C, H, W] inputs, with torch.nn.functional's

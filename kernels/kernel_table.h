@@ -188,7 +188,35 @@ using RandomNormalFn = void(DType dtype, void* out, int64_t n, uint64_t seed, ui
 using DropoutFn = void(DType dtype, const void* x, void* y, void* mask, int64_t n, double p,
                        uint64_t seed, uint64_t offset, Stream stream);
 
-// conv.{cpp,cu}: 2-d convolution (section filled by the convolution kernels)
+// conv.{cpp,cu}: 2-d convolution, NCHW, dense. As in PyTorch it is a cross-correlation:
+//   y[n, g*cog + o, i, j] = bias[g*cog + o] + sum over c < cig, p < kh, q < kw of
+//       w[g*cog + o, c, p, q] * x[n, g*cig + c, i*stride_h - pad_h + p*dilation_h,
+//                                             j*stride_w - pad_w + q*dilation_w]
+// with cig = c_in / groups, cog = c_out / groups, and x read as 0 outside [0, h) x [0, w).
+// x is [n, c_in, h, w], w is [c_out, c_in / groups, kh, kw], y is [n, c_out, h_out, w_out].
+// The engine checks the shape (every size >= 1, groups dividing both channel counts, h_out and
+// w_out as in engine/ops_conv.cpp) before calling. allow_tf32 lets CUDA use TF32 tensor cores.
+struct Conv2dShape {
+  int64_t n = 0, c_in = 0, h = 0, w = 0;
+  int64_t c_out = 0, kh = 0, kw = 0;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+  int64_t h_out = 0, w_out = 0;
+};
+// y = conv(x, w) (+ bias, [c_out], when not null).
+using Conv2dFn = void(DType dtype, const Conv2dShape& shape, const void* x, const void* w,
+                      const void* bias, void* y, bool allow_tf32, Stream stream);
+// dx = the gradient of x from dy (the transposed convolution of dy with w); dx is write-only.
+using Conv2dBackwardDataFn = void(DType dtype, const Conv2dShape& shape, const void* dy,
+                                  const void* w, void* dx, bool allow_tf32, Stream stream);
+// dw = the gradient of w (x correlated with dy, summed over the batch) and db[o] = the sum of
+// dy over n, i, j. Either output may be null (not wanted), not both; both are write-only. x is
+// read only for dw (it may be null when dw is).
+using Conv2dBackwardFilterFn = void(DType dtype, const Conv2dShape& shape, const void* x,
+                                    const void* dy, void* dw, void* db, bool allow_tf32,
+                                    Stream stream);
 
 // pool.{cpp,cu}: 2-d pooling of dense NCHW planes
 // x (or dx) is [planes, in_h, in_w] with planes = N * C; y, dy and indices are
@@ -299,6 +327,9 @@ struct KernelTable {
   RandomNormalFn* random_normal;
   DropoutFn* dropout;
   // conv
+  Conv2dFn* conv2d;
+  Conv2dBackwardDataFn* conv2d_backward_data;
+  Conv2dBackwardFilterFn* conv2d_backward_filter;
 
   // pool
   MaxPool2dFn* max_pool2d;
@@ -345,6 +376,9 @@ struct KernelTable {
     t.random_normal = ns::random_normal;                   \
     t.dropout = ns::dropout;                               \
     /* conv */                                             \
+    t.conv2d = ns::conv2d;                                 \
+    t.conv2d_backward_data = ns::conv2d_backward_data;     \
+    t.conv2d_backward_filter = ns::conv2d_backward_filter; \
                                                            \
     /* pool */                                             \
     t.max_pool2d = ns::max_pool2d;                         \

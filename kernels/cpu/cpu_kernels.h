@@ -33,6 +33,9 @@ RandomUniformFn random_uniform;  // random.cpp
 RandomNormalFn random_normal;
 DropoutFn dropout;
 // conv
+Conv2dFn conv2d;  // conv.cpp
+Conv2dBackwardDataFn conv2d_backward_data;
+Conv2dBackwardFilterFn conv2d_backward_filter;
 
 // pool
 MaxPool2dFn max_pool2d;  // pool.cpp

@@ -3,9 +3,9 @@
 // ember::Error (OutOfMemoryError when the device is out of memory) naming the call, its
 // file:line and the library's own error name and text.
 //
-// One macro per library, each backed by a check_LIBRARY function. cuDNN and NCCL follow the
-// same pattern when they arrive: include the header, add check_cudnn(cudnnStatus_t, ...)
-// using cudnnGetErrorString, and #define EMBER_CUDNN_CHECK(call) like the two below.
+// One macro per library, each backed by a check_LIBRARY function. NCCL follows the same
+// pattern when it arrives: include the header, add check_nccl(ncclResult_t, ...) using
+// ncclGetErrorString, and #define EMBER_NCCL_CHECK(call) like the ones below.
 //
 // A kernel launch fails with cudaErrorNoKernelImageForDevice when the binary was compiled for
 // other GPUs than the one it runs on; that message says how to rebuild.
@@ -13,6 +13,7 @@
 
 #include <cublas_v2.h>     // cublasStatus_t, cublasGetStatusName
 #include <cuda_runtime.h>  // cudaError_t, cudaGetErrorName
+#include <cudnn.h>         // cudnnStatus_t, cudnnGetErrorString, cudnnGetLastErrorString
 
 #include <string>
 
@@ -57,10 +58,25 @@ inline void check_cublas(cublasStatus_t status, const char* call, const char* fi
   throw Error(message);
 }
 
+// cuDNN 9 keeps a text of its last error (which parameter was wrong, say); it joins the status.
+inline void check_cudnn(cudnnStatus_t status, const char* call, const char* file, int line) {
+  if (status == CUDNN_STATUS_SUCCESS) return;
+  char detail[512] = {};
+  cudnnGetLastErrorString(detail, sizeof(detail));
+  std::string message = str_cat("cuDNN error ", cudnnGetErrorString(status), " (",
+                                static_cast<int>(status), ") in ", call, " at ", file, ":", line);
+  if (detail[0]) message += str_cat(": ", detail);
+  if (status == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED ||
+      status == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED)
+    throw OutOfMemoryError(message);
+  throw Error(message);
+}
+
 }  // namespace ember::cuda
 
 #define EMBER_CUDA_CHECK(call) ::ember::cuda::check_cuda((call), #call, __FILE__, __LINE__)
 #define EMBER_CUBLAS_CHECK(call) ::ember::cuda::check_cublas((call), #call, __FILE__, __LINE__)
+#define EMBER_CUDNN_CHECK(call) ::ember::cuda::check_cudnn((call), #call, __FILE__, __LINE__)
 
 // After kernel<<<grid, block, shared, stream>>>(...): a launch reports its errors (bad
 // configuration, no kernel image for this GPU) through cudaGetLastError, not a return value.
