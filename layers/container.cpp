@@ -22,6 +22,15 @@ Tensor Sequential::forward(const Tensor& input) {
   return x;
 }
 
+void ModuleList::push_back(std::shared_ptr<Module> module) {
+  add_child(std::to_string(modules_.size()), module);
+  modules_.push_back(std::move(module));
+}
+
+Tensor ModuleList::forward(const Tensor&) {
+  throw Error("ModuleList: a module list is not callable; call its elements");
+}
+
 std::string Flatten::extra_repr() const {
   return str_cat("start_dim=", start_dim, ", end_dim=", end_dim);
 }

@@ -1,5 +1,5 @@
-// Structural modules: Sequential (children named "0", "1", ... as in PyTorch), Identity and
-// Flatten.
+// Structural modules: Sequential and ModuleList (children named "0", "1", ... as in
+// PyTorch), Identity and Flatten.
 #pragma once
 
 #include <memory>
@@ -17,6 +17,20 @@ class Sequential : public Module {
   void push_back(std::shared_ptr<Module> module);
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "Sequential"; }
+  size_t size() const { return modules_.size(); }
+  Module& operator[](size_t i) const { return *modules_.at(i); }
+
+ private:
+  std::vector<std::shared_ptr<Module>> modules_;
+};
+
+// Holds modules under "0", "1", ... without calling them (torch.nn.ModuleList): for models
+// whose forward visits children in its own way.
+class ModuleList : public Module {
+ public:
+  void push_back(std::shared_ptr<Module> module);
+  Tensor forward(const Tensor& input) override;  // an error: a list is not callable
+  std::string type_name() const override { return "ModuleList"; }
   size_t size() const { return modules_.size(); }
   Module& operator[](size_t i) const { return *modules_.at(i); }
 

@@ -67,6 +67,12 @@ void kaiming_normal_(Tensor t, double a, const std::string& mode, const std::str
   normal_(std::move(t), 0, std, generator);
 }
 
+void xavier_uniform_(Tensor t, double gain, Generator* generator) {
+  const Fans f = fans(t);
+  const double bound = gain * std::sqrt(6.0 / static_cast<double>(f.fan_in + f.fan_out));
+  uniform_(std::move(t), -bound, bound, generator);
+}
+
 void default_weight_(Tensor weight, Generator* generator) {
   kaiming_uniform_(std::move(weight), std::sqrt(5.0), "fan_in", "leaky_relu", generator);
 }

@@ -35,6 +35,8 @@ void kaiming_uniform_(Tensor t, double a = 0, const std::string& mode = "fan_in"
 void kaiming_normal_(Tensor t, double a = 0, const std::string& mode = "fan_in",
                      const std::string& nonlinearity = "leaky_relu",
                      Generator* generator = nullptr);
+// U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out)).
+void xavier_uniform_(Tensor t, double gain = 1, Generator* generator = nullptr);
 // PyTorch's default initialization of a Linear or Conv weight and bias (see above).
 void default_weight_(Tensor weight, Generator* generator = nullptr);
 void default_bias_(Tensor bias, int64_t fan_in, Generator* generator = nullptr);

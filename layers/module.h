@@ -30,13 +30,14 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "engine/safetensors.h"      // NamedTensors
 #include "layers/flat_parameters.h"  // ParameterLayout
 
 namespace ember::nn {
 
 class Module;
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using ember::NamedTensors;  // engine/safetensors.h
 
 using ForwardPreHook = std::function<void(Module& module, const Tensor& input)>;
 using ForwardHook = std::function<void(Module& module, const Tensor& input, const Tensor& output)>;

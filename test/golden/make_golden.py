@@ -664,7 +664,8 @@ def self_check(write_file):
             assert ref == got, (name, i, ref, got)
         first = input_values(name, shape) if name == "input" else fill_values(name, shape)
         first = first.reshape(-1)[:NUM_SAMPLES]
-        tensors["fnv1a64." + name] = np.array(h, dtype=np.uint64)
+        # Stored as I64 with the same 64 bits: ember, like PyTorch, has no unsigned 64-bit dtype.
+        tensors["fnv1a64." + name] = np.array(h, dtype=np.uint64).view(np.int64)
         tensors["u." + name] = uniform01(name, NUM_SAMPLES)
         tensors["value." + name] = first
         tensors["sample_index." + name] = sample_indices(name, numel)
@@ -676,8 +677,9 @@ def self_check(write_file):
     for classes in [2, 10, 1000]:
         tensors[f"target.{classes}"] = class_targets(16, classes)
         print(f"  targets[0..15] for {classes} classes = {tensors[f'target.{classes}'].tolist()}")
-    tensors["splitmix64.0_1_2"] = splitmix64(np.arange(3, dtype=np.uint64))
-    print(f"  splitmix64(0), (1), (2) = {[hex(int(v)) for v in tensors['splitmix64.0_1_2']]}")
+    splitmix = splitmix64(np.arange(3, dtype=np.uint64))
+    tensors["splitmix64.0_1_2"] = splitmix.view(np.int64)
+    print(f"  splitmix64(0), (1), (2) = {[hex(int(v)) for v in splitmix]}")
 
     if write_file:
         path = os.path.join(DATA_DIR, "fill_check.safetensors")
