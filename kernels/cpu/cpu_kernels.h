@@ -39,6 +39,8 @@ DropoutFn dropout;
 // norm
 
 // optim
+SgdStepFn sgd_step;  // optim.cpp
+AdamStepFn adam_step;
 
 // The table and runtime the engine registers for DeviceType::CPU (table.cpp, runtime.cpp).
 const KernelTable& kernel_table();

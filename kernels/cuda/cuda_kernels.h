@@ -40,6 +40,8 @@ DropoutFn dropout;
 // norm
 
 // optim
+SgdStepFn sgd_step;  // optim.cu
+AdamStepFn adam_step;
 
 // The table and runtime the engine registers for DeviceType::CUDA (runtime.cpp).
 const KernelTable& kernel_table();
