@@ -90,6 +90,12 @@ int64_t FusedOptimizer::state_step(const Tensor& param) const {
   return it == state_.end() ? 0 : it->second.step;
 }
 
+FusedOptimizer::ParamState& FusedOptimizer::state_of(StateMap& state, const Tensor& param) {
+  ParamState& s = state[param.impl_ptr().get()];
+  if (!s.param) s.param = param.impl_ptr();
+  return s;
+}
+
 void FusedOptimizer::allocate_state(const std::vector<Tensor>& params, const std::string& name,
                                     StateMap& state) {
   auto has = [&](const Tensor& p) {
@@ -112,7 +118,7 @@ void FusedOptimizer::allocate_state(const std::vector<Tensor>& params, const std
     int64_t offset = 0;
     for (size_t k = begin; k < end; ++k) {
       const int64_t n = params[k].numel();
-      ParamState& s = state[params[k].impl_ptr().get()];
+      ParamState& s = state_of(state, params[k]);
       s.buffers[name] = flat.narrow(0, offset, n).view(params[k].shape());
       s.fresh = true;
       offset += n;
@@ -150,12 +156,11 @@ void FusedOptimizer::update_group(const ParamGroup& group, size_t index) {
   }
   const std::vector<std::string> names = state_names(group);
   for (const std::string& name : names) allocate_state(active, name, state_);
-  for (const Tensor& p : active) ++state_[p.impl_ptr().get()].step;
+  for (const Tensor& p : active) ++state_of(state_, p).step;
 
-  auto state_of = [&](const Tensor& p) -> ParamState& { return state_[p.impl_ptr().get()]; };
   auto joinable = [&](const Tensor& a, const Tensor& b) {
-    const ParamState& sa = state_of(a);
-    const ParamState& sb = state_of(b);
+    const ParamState& sa = state_of(state_, a);
+    const ParamState& sb = state_of(state_, b);
     if (!directly_follows(a, b) || !directly_follows(a.grad(), b.grad())) return false;
     if (sa.fresh != sb.fresh || (step_count_matters() && sa.step != sb.step)) return false;
     for (const std::string& name : names)
@@ -166,7 +171,7 @@ void FusedOptimizer::update_group(const ParamGroup& group, size_t index) {
   size_t begin = 0;
   while (begin < active.size()) {
     const Tensor& first = active[begin];
-    const ParamState& s = state_of(first);
+    const ParamState& s = state_of(state_, first);
     Span span;
     span.dtype = first.dtype();
     span.device = first.device();
@@ -198,7 +203,7 @@ void FusedOptimizer::update_group(const ParamGroup& group, size_t index) {
     }
     begin = end;
   }
-  for (const Tensor& p : active) state_of(p).fresh = false;
+  for (const Tensor& p : active) state_of(state_, p).fresh = false;
 }
 
 // ---- state dict -----------------------------------------------------------------------------
@@ -324,7 +329,7 @@ void FusedOptimizer::load_state_dict(const OptimizerStateDict& dict) {
     for (size_t k = 0; k < ids.size(); ++k) {
       const int64_t index = ids[k].get<int64_t>();
       if (!steps.count(index)) continue;
-      ParamState& s = state[groups[i].params[k].impl_ptr().get()];
+      ParamState& s = state_of(state, groups[i].params[k]);
       s.step = steps[index];
       s.fresh = false;
       if (buffers.count(index))

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -80,11 +81,15 @@ class FusedOptimizer : public Optimizer {
 
  private:
   struct ParamState {
+    // The parameter itself, held as PyTorch's state dict holds its keys: while the state lives,
+    // no other tensor can take the parameter's address and inherit its state.
+    std::shared_ptr<TensorImpl> param;
     int64_t step = 0;
     std::map<std::string, Tensor> buffers;
     bool fresh = false;
   };
   using StateMap = std::unordered_map<const TensorImpl*, ParamState>;
+  static ParamState& state_of(StateMap& state, const Tensor& param);
 
   // Creates the missing buffers `name` of `params` (one group's, in order): zeros, one flat
   // buffer per run of parameters that lie back to back.
