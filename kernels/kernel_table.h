@@ -301,6 +301,37 @@ using NormBackwardFn = void(DType dtype, const NormLayout& layout, const void* x
                             Stream stream);
 
 // optim.{cpp,cu}: fused optimizer updates over dense spans (section filled by the optimizers)
+// One call updates n elements of a dense span: a parameter, or several parameters that lie back
+// to back in one storage (a flat model), with its gradient and state buffers laid out the same
+// way. State buffers are read and written in place. The per-element formulas (PyTorch's, in
+// PyTorch's order of operations) are kernels/optim_math.h; layers/sgd.h and layers/adam.h give
+// the equations. Scalars arrive in double and are rounded to the dtype once, as PyTorch does
+// with a Python float.
+struct SgdHyperparameters {
+  double lr = 0;
+  double momentum = 0;  // 0: no momentum buffer (momentum_buffer may be null)
+  double dampening = 0;
+  double weight_decay = 0;
+  bool nesterov = false;
+  bool maximize = false;
+  bool first_step = false;  // the momentum buffer is new: it becomes the gradient, undampened
+};
+using SgdStepFn = void(DType dtype, int64_t n, void* param, const void* grad, void* momentum_buffer,
+                       const SgdHyperparameters& h, Stream stream);
+struct AdamHyperparameters {
+  double lr = 0;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0;
+  bool amsgrad = false;  // max_exp_avg_sq is used (null otherwise)
+  bool maximize = false;
+  bool decoupled_weight_decay = false;  // AdamW: param *= 1 - lr * weight_decay; grad untouched
+  int64_t step = 1;                     // this update's number, from 1: the bias corrections
+};
+using AdamStepFn = void(DType dtype, int64_t n, void* param, const void* grad, void* exp_avg,
+                        void* exp_avg_sq, void* max_exp_avg_sq, const AdamHyperparameters& h,
+                        Stream stream);
 
 struct KernelTable {
   CopyFn* copy;
@@ -345,6 +376,8 @@ struct KernelTable {
   NormBackwardFn* norm_backward;
 
   // optim
+  SgdStepFn* sgd_step;
+  AdamStepFn* adam_step;
 };
 
 // A backend's KernelTable from the functions of its namespace (named as the entries are):
@@ -394,6 +427,8 @@ struct KernelTable {
     t.norm_backward = ns::norm_backward;                   \
                                                            \
     /* optim */                                            \
+    t.sgd_step = ns::sgd_step;                             \
+    t.adam_step = ns::adam_step;                           \
                                                            \
     return t;                                              \
   }()

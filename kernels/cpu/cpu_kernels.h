@@ -51,6 +51,8 @@ NormForwardFn norm_forward;
 NormBackwardFn norm_backward;
 
 // optim
+SgdStepFn sgd_step;  // optim.cpp
+AdamStepFn adam_step;
 
 // The table and runtime the engine registers for DeviceType::CPU (table.cpp, runtime.cpp).
 const KernelTable& kernel_table();

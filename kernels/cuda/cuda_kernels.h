@@ -52,6 +52,8 @@ NormForwardFn norm_forward;
 NormBackwardFn norm_backward;
 
 // optim
+SgdStepFn sgd_step;  // optim.cu
+AdamStepFn adam_step;
 
 // The table and runtime the engine registers for DeviceType::CUDA (runtime.cpp).
 const KernelTable& kernel_table();
