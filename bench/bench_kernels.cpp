@@ -1,10 +1,12 @@
-// bin/bench_kernels: matrix-product TFLOP/s and elementwise GB/s, each against a ceiling.
+// bin/bench_kernels: matrix-product and convolution TFLOP/s and elementwise GB/s, each against a
+// ceiling.
 //
-//   GPU: ember's f32 GEMM (cuBLAS, TF32 off and on) against the device's FP32 peak
-//        (multiprocessors x FP32 lanes x 2 x clock), and ember's elementwise add against the
-//        memory bandwidth (from the memory clock and bus width) and a device-to-device copy.
-//   CPU: ember's GEMM against a direct cblas_sgemm call (OpenBLAS), and elementwise add against
-//        memcpy of the same bytes.
+//   GPU: ember's f32 GEMM (cuBLAS) and ResNet 3x3 convolution (cuDNN), TF32 off and on,
+//        against the device's FP32 peak (multiprocessors x FP32 lanes x 2 x clock), and ember's
+//        elementwise add against the memory bandwidth (from the memory clock and bus width) and
+//        a device-to-device copy.
+//   CPU: ember's GEMM against a direct cblas_sgemm call (OpenBLAS), the same convolution
+//        (im2col + OpenBLAS), and elementwise add against memcpy of the same bytes.
 // Figures, never a pass/fail: nothing here fails a build. Each figure is the median of
 // --repeat timed runs after warm-up; GPU work is synchronized before the clock is read.
 //
@@ -64,6 +66,40 @@ int fp32_lanes_per_sm(int capability) {
   }
 }
 
+// A ResNet stage's 3x3 convolution (64 channels, 56x56, stride 1, padding 1): the forward
+// pass alone, and a training step's forward + backward-data + backward-filter. Each pass costs
+// 2 * N * C_out * H_out * W_out * C_in * 9 FLOPs.
+void bench_conv(Device device, int repeat, int64_t batch, double fp32_peak,
+                std::vector<Figure>& figures) {
+  const int64_t channels = 64, size = 56;
+  Tensor x = randn({batch, channels, size, size}, device);
+  Tensor w = mul(randn({channels, channels, 3, 3}, device), 1.0 / 24).detach();
+  Conv2dOptions o;
+  o.padding = {1, 1};
+  const double flops = 2.0 * batch * channels * size * size * channels * 9;
+  const std::string shape = "conv2d 3x3 " + std::to_string(batch) + "x64x56x56";
+  for (bool tf32 : device.is_cuda() ? std::vector<bool>{false, true} : std::vector<bool>{false}) {
+    set_allow_tf32(tf32);
+    const std::string suffix = tf32 ? " tf32" : "";
+    const double ceiling = tf32 ? 0 : fp32_peak;
+    const double t_forward = median_seconds(device, repeat, [&] {
+      NoGrad no_grad;
+      conv2d(x, w, Tensor(), o);
+    });
+    figures.push_back({device.str(), shape + " forward" + suffix, "TFLOP/s",
+                       flops / t_forward / 1e12, ceiling, "FP32 peak"});
+    Tensor xg = x.detach().requires_grad_(), wg = w.detach().requires_grad_();
+    const double t_step = median_seconds(device, repeat, [&] {
+      xg.set_grad(Tensor());
+      wg.set_grad(Tensor());
+      sum(conv2d(xg, wg, Tensor(), o)).backward();
+    });
+    figures.push_back({device.str(), shape + " fwd+bwd" + suffix, "TFLOP/s",
+                       3 * flops / t_step / 1e12, ceiling, "FP32 peak"});
+  }
+  set_allow_tf32(false);
+}
+
 void bench_device(Device device, int repeat, const std::vector<int64_t>& gemm_sizes,
                   int64_t elementwise_elements, std::vector<Figure>& figures) {
   const std::string name = device.str();
@@ -94,6 +130,8 @@ void bench_device(Device device, int repeat, const std::vector<int64_t>& gemm_si
                          flops / t / 1e12, 0, ""});
     }
   }
+
+  bench_conv(device, repeat, device.is_cuda() ? 32 : 4, fp32_peak, figures);
 
   const int64_t n = elementwise_elements;
   Tensor x = randn({n}, device), y = randn({n}, device);

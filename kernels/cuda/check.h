@@ -19,6 +19,11 @@
 
 #include "engine/error.h"  // ember::Error, OutOfMemoryError, str_cat
 
+// check_cudnn uses cuDNN 9's error codes and cudnnGetLastErrorString.
+#if CUDNN_MAJOR < 9
+#error "ember needs cuDNN 9 or later: point EMBER_CUDA_HINTS at a cuDNN 9 installation"
+#endif
+
 // The CUDA architectures this binary was compiled for ("90", "80;90"); CMake defines it.
 #ifndef EMBER_CUDA_ARCHITECTURES
 #define EMBER_CUDA_ARCHITECTURES "unknown"

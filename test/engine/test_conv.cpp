@@ -43,8 +43,8 @@ Conv2dOptions options(std::array<int64_t, 2> stride, std::array<int64_t, 2> padd
 }
 
 // f64 values ((i * multiplier) % modulus - shift) / scale for i = 0, 1, ... in row-major order:
-// exact binary fractions, rebuilt the same way by the script that asked PyTorch for the
-// reference values below.
+// exact binary fractions, made the same way by test/engine/conv_reference.py, which asked
+// PyTorch for the reference values below.
 Tensor pattern(const Shape& shape, int64_t multiplier, int64_t modulus, double shift,
                double scale) {
   std::vector<double> values(static_cast<size_t>(shape_numel(shape)));
@@ -92,7 +92,8 @@ void check_error(const std::function<void()>& fn, const std::vector<std::string>
   }
 }
 
-// PyTorch 1.13 (float64) for the cases below: the output and the gradients of the inputs.
+// PyTorch 1.13 (float64) for the cases below, printed by test/engine/conv_reference.py: the
+// output and the gradients of the inputs.
 // grouped: x [2, 4, 5, 4], w [4, 2, 3, 2], bias [4]; output [2, 4, 3, 6]
 const std::vector<double> kGroupedOutput = {
     -0.625,     -0.3671875, -0.4609375, -0.359375,  -0.6328125, -0.1796875, -0.2265625, -0.5390625,
