@@ -13,6 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "layers/activation.h"
+#include "layers/container.h"
+#include "layers/linear.h"
+#include "layers/normalization.h"
+#include "layers/sgd.h"
 #include "support.h"
 
 using namespace ember;
@@ -90,7 +95,45 @@ double train_and_test(Device device) {
   return accuracy(w1, b1, w2, b2, test);
 }
 
+// The same task through the layers: a Sequential of Linear, BatchNorm1d and ReLU modules in
+// flat storage, trained by the fused SGD with momentum (one update kernel per step).
+double train_modules_and_test(Device device) {
+  const Split train = load("train", 60000, device), test = load("t10k", 10000, device);
+  manual_seed(0);
+  nn::Sequential model(std::vector<std::shared_ptr<nn::Module>>{
+      nn::make<nn::Linear>(784, 128), nn::make<nn::BatchNorm1d>(128), nn::make<nn::ReLU>(),
+      nn::make<nn::Linear>(128, 10)});
+  model.flatten_parameters();
+  model.to(device);
+  optim::SGDOptions options(0.05);
+  options.momentum = 0.9;
+  optim::SGD sgd(model.parameters(), options);
+  const int64_t batch = 64;
+  for (int64_t start = 0; start + batch <= 60000; start += batch) {
+    sgd.zero_grad();
+    cross_entropy(model(train.images.narrow(0, start, batch)), train.labels.narrow(0, start, batch))
+        .backward();
+    sgd.step();
+    if (start == 0) CHECK(sgd.last_step_launches() == 1);
+  }
+  model.eval();
+  NoGrad no_grad;
+  const int64_t correct = sum(eq(argmax(model(test.images), 1), test.labels)).item<int64_t>();
+  return static_cast<double>(correct) / 10000.0;
+}
+
 }  // namespace
+
+TEST_CASE("a perceptron of modules with fused SGD learns Fashion-MNIST in one epoch") {
+  const double acc = train_modules_and_test(Device::cpu());
+  MESSAGE("modules on the cpu: test accuracy " << acc);
+  CHECK(acc >= 0.83);
+}
+
+TEST_CASE("a perceptron of modules with fused SGD learns Fashion-MNIST on CUDA") {
+  EMBER_REQUIRE_GPU();
+  CHECK(train_modules_and_test(Device::cuda(0)) >= 0.83);
+}
 
 TEST_CASE("a two-layer perceptron learns Fashion-MNIST on the CPU") {
   CHECK(train_and_test(Device::cpu()) >= 0.82);
