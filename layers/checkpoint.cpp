@@ -3,12 +3,13 @@
 // Loading a checkpoint reads and checks everything it can before it changes anything: the
 // metadata is parsed, the optimizer's and scheduler's kinds and group sizes are compared with
 // the ones given, and Module::load_state_dict checks every key and shape before it copies. Only
-// then are the model, the optimizer, the scheduler and the generator restored, in that order.
+// then are the model, the optimizer, the scheduler and the generator restored, in that order (so
+// only what the optimizer's own checks find, a corrupt file, can stop a load after the model).
 #include "layers/checkpoint.h"
 
 #include <nlohmann/json.hpp>  // the metadata entries
 
-#include <cmath>  // NAN
+#include <cmath>  // isfinite
 #include <limits>
 #include <set>
 #include <utility>
@@ -49,8 +50,11 @@ std::string describe_tensors(const SafetensorsFile& file) {
 }
 
 json parse_entry(const SafetensorsFile& file, const std::string& key) {
+  const auto entry = file.metadata.find(key);
+  EMBER_CHECK(entry != file.metadata.end(), file.source, ": the checkpoint has no \"", key,
+              "\" metadata");
   try {
-    return json::parse(file.metadata.at(key));
+    return json::parse(entry->second);
   } catch (const json::exception& e) {
     throw Error(str_cat(file.source, ": the checkpoint's \"", key,
                         "\" metadata is not valid JSON: ", e.what()));
@@ -74,7 +78,7 @@ Checkpoint read_info(const SafetensorsFile& file) {
     throw Error(str_cat(file.source,
                         " is not an ember checkpoint (its metadata has no \"format\": \"", kFormat,
                         "\"): it holds ", describe_tensors(file),
-                        ", a weights file (a model's state_dict). Load it with load_weights; "
+                        ". A weights file (a model's state_dict alone) loads with load_weights; "
                         "bin/ember_infer --weights takes either kind."));
   Checkpoint info;
   info.path = file.source;
