@@ -2,7 +2,7 @@
 """Writes reports/gpu-check.md and reports/gpu-check.json for `make gpu-check`.
 
 Reads what scripts/gpu_check.sh left in reports/: ctest.log (the test summary),
-gpu-ops.jsonl (one line per CUDA-against-CPU case, written by test_cuda_matches_cpu.cpp) and
+gpu-ops.jsonl (one line per CUDA-against-CPU case, written through test/cuda_compare.h) and
 bench.json (bin/bench_kernels). Standard library only: the GPU machine has no extra packages.
 """
 import argparse

@@ -1,8 +1,8 @@
 // conv2d on CUDA (cuDNN) against the CPU reference (im2col + OpenBLAS): the output and the
 // gradients of input, weight and bias, for plain, strided, dilated, grouped, depthwise, 1x1 and
-// ResNet-sized convolutions, with TF32 off. Same conventions as test_cuda_matches_cpu.cpp: skipped
-// without a GPU, run CPU against CPU with EMBER_COMPARE_ON_CPU=1, one JSON line per case in
-// EMBER_GPU_REPORT.
+// ResNet-sized convolutions, with TF32 off. Same conventions as test_cuda_matches_cpu.cpp
+// (cuda_compare.h): skipped without a GPU, run CPU against CPU with EMBER_COMPARE_ON_CPU=1, one
+// JSON line per case in EMBER_GPU_REPORT.
 //
 // Tolerance: an element of a convolution or of its gradients is a sum of up to thousands of
 // products (a weight gradient sums over N * H_out * W_out), and two f32 summation orders differ
@@ -11,38 +11,17 @@
 // error reported is the largest |cuda - cpu| / max|cpu|.
 #include <doctest/doctest.h>
 
-#include <algorithm>
+#include <array>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <functional>
 #include <string>
 #include <vector>
 
-#include "support.h"
+#include "cuda_compare.h"
 
 using namespace ember;
+using namespace ember::test;
 
 namespace {
-
-// A leaf on `device` with standard-normal values times `scale`, made on the CPU.
-Tensor input(const Shape& shape, Device device, uint64_t seed, double scale = 1.0) {
-  Generator g(seed);
-  return mul(normal(shape, 0, 1, DType::F32, &g), scale).to(device).requires_grad_();
-}
-
-void report(const std::string& op, bool pass, double max_abs, double max_rel, double atol,
-            double rtol) {
-  const char* path = std::getenv("EMBER_GPU_REPORT");
-  if (!path || !*path) return;
-  if (FILE* f = std::fopen(path, "a")) {
-    std::fprintf(f,
-                 "{\"op\": \"%s\", \"pass\": %s, \"max_abs_error\": %.3e, \"max_rel_error\": "
-                 "%.3e, \"atol\": %.1e, \"rtol\": %.1e}\n",
-                 op.c_str(), pass ? "true" : "false", max_abs, max_rel, atol, rtol);
-    std::fclose(f);
-  }
-}
 
 struct Conv2dCase {
   Shape input, weight;
@@ -53,59 +32,27 @@ struct Conv2dCase {
 // conv2d's output and the gradients of its inputs after backpropagating a fixed random
 // projection of the output.
 std::vector<Tensor> run_case(const Conv2dCase& c, Device device) {
-  // Weights scaled by 1/sqrt(fan-in), as initializers do, so outputs stay near unit size.
+  // Weights scaled by 1/sqrt(fan-in), as initializers do, so outputs stay near unit size; the
+  // scaling is done on the CPU, before the copy, so both devices start from the same values.
   const double fan_in = static_cast<double>(c.weight[1] * c.weight[2] * c.weight[3]);
   Tensor x = input(c.input, device, 1);
-  Tensor w = input(c.weight, device, 2, 1.0 / std::sqrt(fan_in));
+  Tensor w = mul(input(c.weight, Device::cpu(), 2, false), 1.0 / std::sqrt(fan_in))
+                 .to(device)
+                 .requires_grad_();
   Tensor b = c.bias ? input({c.weight[0]}, device, 3) : Tensor();
-  Tensor y = conv2d(x, w, b, c.options);
-  Generator g(99);
-  Tensor projection = normal(y.shape(), 0, 1, DType::F32, &g).to(device);
-  sum(mul(y, projection)).backward();
-  std::vector<Tensor> results = {y, x.grad(), w.grad()};
-  if (c.bias) results.push_back(b.grad());
-  return results;
+  return with_gradients(conv2d(x, w, b, c.options),
+                        c.bias ? std::vector<Tensor>{x, w, b} : std::vector<Tensor>{x, w});
 }
 
-// Runs the case on the CPU and on CUDA (or the CPU again, with EMBER_COMPARE_ON_CPU=1) and
-// compares output and gradients.
-void compare_conv2d(const std::string& op, const Conv2dCase& c, double atol = 1e-5,
-                    double rtol = 1e-4) {
-  const char* on_cpu = std::getenv("EMBER_COMPARE_ON_CPU");
-  const bool self_check = on_cpu && std::string(on_cpu) == "1";
-  if (!self_check) EMBER_REQUIRE_GPU();
-  const Device device = self_check ? Device::cpu() : Device::cuda(0);
-  set_allow_tf32(false);
-  const std::vector<Tensor> expected = run_case(c, Device::cpu());
-  const std::vector<Tensor> actual = run_case(c, device);
-  REQUIRE(expected.size() == actual.size());
-  const char* names[] = {"output", "input grad", "weight grad", "bias grad"};
-  bool pass = true;
-  double max_abs = 0, max_rel = 0;
-  for (size_t k = 0; k < expected.size(); ++k) {
-    INFO(op << ": " << names[k]);
-    REQUIRE(actual[k].defined());
-    REQUIRE(actual[k].device() == device);
-    REQUIRE(actual[k].shape() == expected[k].shape());
-    const std::vector<double> a = actual[k].to_vector<double>(),
-                              e = expected[k].to_vector<double>();
-    double scale = 0;
-    for (double v : e) scale = std::max(scale, std::abs(v));
-    for (size_t i = 0; i < a.size(); ++i) {
-      const double diff = std::abs(a[i] - e[i]);  // NaN fails the comparison below
-      max_abs = std::max(max_abs, diff);
-      if (scale > 0) max_rel = std::max(max_rel, diff / scale);
-      if (!(diff <= atol + rtol * scale)) {
-        if (pass)
-          INFO("first mismatch in " << names[k] << " at element " << i << ": cuda " << a[i]
-                                    << " vs cpu " << e[i]);
-        pass = false;
-      }
-    }
-  }
-  report(op, pass, max_abs, max_rel, atol, rtol);
-  CHECK_MESSAGE(pass, op << ": max abs error " << max_abs << ", max error relative to the largest "
-                         << "element " << max_rel);
+// Runs the case on the CPU and on CUDA and compares output and gradients, each result relative
+// to its largest element (see the tolerance note above); a NaN fails.
+void compare_conv2d(const std::string& op, const Conv2dCase& c) {
+  Comparison how;
+  how.relative_to_largest = true;
+  how.nonfinite_match = false;
+  how.names = {"output", "input grad", "weight grad", "bias grad"};
+  const CaseBody run = [&](Device d) { return run_case(c, d); };
+  compare_on_cuda(op, run, how);
 }
 
 Conv2dOptions options(std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,

@@ -1,34 +1,23 @@
 // The CUDA pooling kernels (kernels/cuda/pool.cu) against their CPU reference, forward and
 // gradients, in the way of test_cuda_matches_cpu.cpp: identical inputs made on the CPU, outputs
 // compared at f32 tolerances, a skip marker without a GPU, CPU against CPU with
-// EMBER_COMPARE_ON_CPU=1, and one JSON line per case in EMBER_GPU_REPORT. The helpers below are
-// that file's, repeated so that each file stands alone.
+// EMBER_COMPARE_ON_CPU=1, and one JSON line per case in EMBER_GPU_REPORT (cuda_compare.h).
 //
 // Both backends read each window in the same order and the CUDA backward adds gradients in the
 // order the CPU does, so the results should agree to the last bit; the tolerances are the usual
 // ones all the same.
 #include <doctest/doctest.h>
 
-#include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <functional>
-#include <string>
 #include <vector>
 
-#include "support.h"
+#include "cuda_compare.h"
 
 using namespace ember;
+using namespace ember::test;
 
 namespace {
-
-// A leaf on `device` with standard-normal values from a seeded generator, made on the CPU.
-Tensor input(const Shape& shape, Device device, uint64_t seed) {
-  Generator g(seed);
-  return normal(shape, 0, 1, DType::F32, &g).to(device).requires_grad_();
-}
 
 // A leaf on `device` with small whole numbers (many ties within each window) and a NaN at every
 // `nan_every`-th element, made on the CPU.
@@ -38,66 +27,6 @@ Tensor input_with_ties(const Shape& shape, Device device, uint64_t seed, int64_t
       mul(normal(shape, 0, 1, DType::F32, &g), 2.0).to(DType::I64).to_vector<float>();
   for (size_t i = 0; i < values.size(); i += static_cast<size_t>(nan_every)) values[i] = NAN;
   return tensor(values, shape).to(device).requires_grad_();
-}
-
-// Backpropagates a fixed random projection of `out` and returns out plus the inputs' grads.
-std::vector<Tensor> with_gradients(const Tensor& out, const std::vector<Tensor>& inputs) {
-  Generator g(99);
-  Tensor projection = normal(out.shape(), 0, 1, DType::F32, &g).to(out.device());
-  sum(mul(out, projection)).backward();
-  std::vector<Tensor> results = {out};
-  for (const Tensor& x : inputs) results.push_back(x.grad());
-  return results;
-}
-
-void report(const std::string& op, bool pass, double max_abs, double max_rel, double atol,
-            double rtol) {
-  const char* path = std::getenv("EMBER_GPU_REPORT");
-  if (!path || !*path) return;
-  if (FILE* f = std::fopen(path, "a")) {
-    std::fprintf(f,
-                 "{\"op\": \"%s\", \"pass\": %s, \"max_abs_error\": %.3e, \"max_rel_error\": "
-                 "%.3e, \"atol\": %.1e, \"rtol\": %.1e}\n",
-                 op.c_str(), pass ? "true" : "false", max_abs, max_rel, atol, rtol);
-    std::fclose(f);
-  }
-}
-
-// Runs `body` on the CPU and on CUDA and compares every returned tensor.
-void compare_on_cuda(const std::string& op, const std::function<std::vector<Tensor>(Device)>& body,
-                     double atol = 1e-5, double rtol = 1e-4) {
-  const char* on_cpu = std::getenv("EMBER_COMPARE_ON_CPU");
-  const bool self_check = on_cpu && std::string(on_cpu) == "1";
-  if (!self_check) EMBER_REQUIRE_GPU();
-  const Device device = self_check ? Device::cpu() : Device::cuda(0);
-  set_allow_tf32(false);
-  const std::vector<Tensor> expected = body(Device::cpu());
-  const std::vector<Tensor> actual = body(device);
-  REQUIRE(expected.size() == actual.size());
-  bool pass = true;
-  double max_abs = 0, max_rel = 0;
-  for (size_t k = 0; k < expected.size(); ++k) {
-    INFO(op << ": result " << k);
-    REQUIRE(actual[k].device() == device);
-    REQUIRE(actual[k].shape() == expected[k].shape());
-    REQUIRE(actual[k].dtype() == expected[k].dtype());
-    const std::vector<double> a = actual[k].to_vector<double>(),
-                              e = expected[k].to_vector<double>();
-    for (size_t i = 0; i < a.size(); ++i) {
-      if (std::isnan(a[i]) && std::isnan(e[i])) continue;
-      const double diff = std::abs(a[i] - e[i]);
-      const bool close = diff <= atol + rtol * std::abs(e[i]) || (std::isinf(e[i]) && a[i] == e[i]);
-      max_abs = std::max(max_abs, diff);
-      if (std::abs(e[i]) > atol) max_rel = std::max(max_rel, diff / std::abs(e[i]));
-      if (!close) {
-        if (pass)
-          INFO("first mismatch at element " << i << ": cuda " << a[i] << " vs cpu " << e[i]);
-        pass = false;
-      }
-    }
-  }
-  report(op, pass, max_abs, max_rel, atol, rtol);
-  CHECK_MESSAGE(pass, op << ": max abs error " << max_abs << ", max rel error " << max_rel);
 }
 
 // Values, indices (as f32-comparable i64) and the input's gradient of one max-pooling.
@@ -112,11 +41,6 @@ std::vector<Tensor> max_pool_results(const Tensor& x, std::array<int64_t, 2> ker
 }
 
 }  // namespace
-
-#define CUDA_CASE(name, ...)                \
-  TEST_CASE("cuda matches cpu for " name) { \
-    compare_on_cuda(name, __VA_ARGS__);     \
-  }
 
 // ---- max-pooling ----
 CUDA_CASE("max_pool2d of the ResNet stem", [](Device d) {

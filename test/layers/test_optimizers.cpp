@@ -13,14 +13,13 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "cuda_compare.h"
 #include "layers/adam.h"
 #include "layers/sgd.h"
 #include "optimizer_references.h"
@@ -623,19 +622,6 @@ TEST_CASE("loading a state that does not fit is an error") {
 
 namespace {
 
-void report(const std::string& op, bool pass, double max_abs, double max_rel, double atol,
-            double rtol) {
-  const char* path = std::getenv("EMBER_GPU_REPORT");
-  if (!path || !*path) return;
-  if (FILE* f = std::fopen(path, "a")) {
-    std::fprintf(f,
-                 "{\"op\": \"%s\", \"pass\": %s, \"max_abs_error\": %.3e, \"max_rel_error\": "
-                 "%.3e, \"atol\": %.1e, \"rtol\": %.1e}\n",
-                 op.c_str(), pass ? "true" : "false", max_abs, max_rel, atol, rtol);
-    std::fclose(f);
-  }
-}
-
 // 6 f32 steps on a model of a few thousand elements on `device`; returns the parameters and
 // every state buffer. Gradients are made on the CPU and copied, so both devices see the same.
 std::vector<Tensor> optimizer_run(Device device, Layout layout, const Factory& make) {
@@ -659,35 +645,13 @@ std::vector<Tensor> optimizer_run(Device device, Layout layout, const Factory& m
   return results;
 }
 
-void compare_on_cuda(const std::string& op, Layout layout, const Factory& make, double atol = 1e-5,
-                     double rtol = 1e-4) {
-  const char* on_cpu = std::getenv("EMBER_COMPARE_ON_CPU");
-  const bool self_check = on_cpu && std::string(on_cpu) == "1";
-  if (!self_check) EMBER_REQUIRE_GPU();
-  const Device device = self_check ? Device::cpu() : Device::cuda(0);
-  const std::vector<Tensor> expected = optimizer_run(Device::cpu(), layout, make);
-  const std::vector<Tensor> actual = optimizer_run(device, layout, make);
-  REQUIRE(expected.size() == actual.size());
-  bool pass = true;
-  double max_abs = 0, max_rel = 0;
-  for (size_t k = 0; k < expected.size(); ++k) {
-    INFO(op << ": result " << k);
-    REQUIRE(actual[k].device() == device);
-    REQUIRE(actual[k].shape() == expected[k].shape());
-    const std::vector<double> a = actual[k].to_vector<double>(),
-                              e = expected[k].to_vector<double>();
-    for (size_t i = 0; i < a.size(); ++i) {
-      const double diff = std::abs(a[i] - e[i]);
-      max_abs = std::max(max_abs, diff);
-      if (std::abs(e[i]) > atol) max_rel = std::max(max_rel, diff / std::abs(e[i]));
-      if (!(diff <= atol + rtol * std::abs(e[i]))) {
-        if (pass) INFO("first mismatch at element " << i << ": cuda " << a[i] << " vs " << e[i]);
-        pass = false;
-      }
-    }
-  }
-  report(op, pass, max_abs, max_rel, atol, rtol);
-  CHECK_MESSAGE(pass, op << ": max abs error " << max_abs << ", max rel error " << max_rel);
+// Runs `make`'s optimizer on the CPU and on CUDA and compares parameters and state; a NaN or an
+// infinity fails, even where both devices have it.
+void compare_optimizer(const std::string& op, Layout layout, const Factory& make) {
+  test::Comparison how;
+  how.nonfinite_match = false;
+  const test::CaseBody run = [&](Device d) { return optimizer_run(d, layout, make); };
+  test::compare_on_cuda(op, run, how);
 }
 
 }  // namespace
@@ -696,21 +660,21 @@ TEST_CASE("cuda matches cpu for sgd with momentum on a flat model") {
   SGDOptions o = sgd_options(0.05, 0.9);
   o.dampening = 0.1;
   o.weight_decay = 1e-3;
-  compare_on_cuda("sgd momentum flat", Layout::Flat, sgd(o));
+  compare_optimizer("sgd momentum flat", Layout::Flat, sgd(o));
 }
 
 TEST_CASE("cuda matches cpu for sgd nesterov maximize per parameter") {
   SGDOptions o = sgd_options(0.05, 0.9);
   o.nesterov = true;
   o.maximize = true;
-  compare_on_cuda("sgd nesterov separate", Layout::Separate, sgd(o));
+  compare_optimizer("sgd nesterov separate", Layout::Separate, sgd(o));
 }
 
 TEST_CASE("cuda matches cpu for adam on a flat model") {
   AdamOptions o;
   o.lr = 0.01;
   o.weight_decay = 0.01;
-  compare_on_cuda("adam flat", Layout::Flat, adam(o));
+  compare_optimizer("adam flat", Layout::Flat, adam(o));
 }
 
 TEST_CASE("cuda matches cpu for adam amsgrad per parameter") {
@@ -718,12 +682,12 @@ TEST_CASE("cuda matches cpu for adam amsgrad per parameter") {
   o.lr = 0.01;
   o.beta2 = 0.9;
   o.amsgrad = true;
-  compare_on_cuda("adam amsgrad separate", Layout::Separate, adam(o));
+  compare_optimizer("adam amsgrad separate", Layout::Separate, adam(o));
 }
 
 TEST_CASE("cuda matches cpu for adamw on a flat model") {
   AdamWOptions o;
   o.lr = 0.01;
   o.maximize = true;
-  compare_on_cuda("adamw flat", Layout::Flat, adamw(o));
+  compare_optimizer("adamw flat", Layout::Flat, adamw(o));
 }
