@@ -20,56 +20,18 @@
 
 #include "engine/safetensors.h"
 #include "support.h"
+#include "temporary_files.h"
 
 using namespace ember;
+using namespace ember::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-template <typename Body>
-std::string error_of(Body&& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-// A fresh directory, removed with everything in it at the end of the test.
-struct TemporaryDirectory {
-  fs::path path;
-  TemporaryDirectory() {
-    std::string pattern = (fs::temp_directory_path() / "ember-safetensors-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ignored);
-    fs::remove_all(path, ignored);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path))
-      names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-};
 
 void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   REQUIRE(out.good());
-}
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 std::string u64_le(uint64_t value) {
@@ -143,7 +105,7 @@ void check_same_tensors(const NamedTensors& expected, const SafetensorsFile& loa
 }  // namespace
 
 TEST_CASE("safetensors round trip keeps every dtype bit for bit") {
-  TemporaryDirectory dir;
+  TemporaryDirectory dir("ember-safetensors");
   const NamedTensors tensors = every_dtype();
   const std::string path = dir.file("all.safetensors");
   save_safetensors(path, tensors);
@@ -190,7 +152,7 @@ TEST_CASE("safetensors metadata round trips and is optional") {
   CHECK(contains(bytes, "\"__metadata__\""));
   CHECK_FALSE(contains(serialize_safetensors(one), "__metadata__"));
 
-  TemporaryDirectory dir;
+  TemporaryDirectory dir("ember-safetensors");
   save_safetensors(dir.file("m.safetensors"), one, metadata);
   CHECK(load_safetensors(dir.file("m.safetensors")).metadata == metadata);
 }
@@ -351,7 +313,7 @@ TEST_CASE("safetensors reads the state dict PyTorch wrote") {
   CHECK(loaded.metadata.at("format") == "pt");
 
   // Written back by ember and read again: the same tensors.
-  TemporaryDirectory dir;
+  TemporaryDirectory dir("ember-safetensors");
   save_safetensors(dir.file("again.safetensors"), loaded.tensors, loaded.metadata);
   const SafetensorsFile again = load_safetensors(dir.file("again.safetensors"));
   check_same_tensors(loaded.tensors, again);
@@ -458,7 +420,7 @@ std::vector<CorruptFile> corrupt_files() {
 }  // namespace
 
 TEST_CASE("safetensors rejects every corrupt file naming the file and the problem") {
-  TemporaryDirectory dir;
+  TemporaryDirectory dir("ember-safetensors");
   for (const CorruptFile& corrupt : corrupt_files()) {
     INFO("corrupt file: ", corrupt.problem);
     const std::string path = dir.file("broken.safetensors");
@@ -478,7 +440,7 @@ TEST_CASE("safetensors rejects every corrupt file naming the file and the proble
 }
 
 TEST_CASE("safetensors load names a file it cannot open") {
-  TemporaryDirectory dir;
+  TemporaryDirectory dir("ember-safetensors");
   const std::string missing = dir.file("missing.safetensors");
   const std::string message = error_of([&] { load_safetensors(missing); });
   CHECK(contains(message, missing));
@@ -489,7 +451,7 @@ TEST_CASE("safetensors load names a file it cannot open") {
 // ---- atomic saves --------------------------------------------------------------------------
 
 TEST_CASE("safetensors save replaces an existing file and leaves nothing else") {
-  TemporaryDirectory dir;
+  TemporaryDirectory dir("ember-safetensors");
   const std::string path = dir.file("model.safetensors");
   save_safetensors(path, {{"w", ones({2}, DType::F32)}});
   save_safetensors(path, {{"v", full({3}, 7, DType::I64)}}, {{"step", "2"}});
@@ -505,7 +467,7 @@ TEST_CASE("safetensors save replaces an existing file and leaves nothing else") 
 }
 
 TEST_CASE("safetensors failed save leaves the old file and no temporary file") {
-  TemporaryDirectory dir;
+  TemporaryDirectory dir("ember-safetensors");
   const std::string path = dir.file("model.safetensors");
   save_safetensors(path, {{"old", ones({4}, DType::F32)}});
   const std::string old_bytes = read_file(path);

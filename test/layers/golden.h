@@ -14,6 +14,11 @@
 
 namespace ember::golden {
 
+// A file of the golden data (test/golden/data).
+inline std::string path(const std::string& relative) {
+  return std::string(EMBER_GOLDEN_DIR) + "/" + relative;
+}
+
 inline uint64_t fnv1a64(const std::string& s) {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (unsigned char c : s) {

@@ -29,57 +29,15 @@
 #include "layers/lr_scheduler.h"
 #include "layers/model_registry.h"
 #include "layers/sgd.h"
+#include "golden.h"
 #include "support.h"
+#include "temporary_files.h"
 
 using namespace ember;
+using namespace ember::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-template <typename Body>
-std::string error_of(Body&& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-// A fresh directory, removed with everything in it at the end of the test.
-struct TemporaryDirectory {
-  fs::path path;
-  TemporaryDirectory() {
-    std::string pattern = (fs::temp_directory_path() / "ember-checkpoint-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path))
-      names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-std::string golden_path(const std::string& relative) {
-  return std::string(EMBER_GOLDEN_DIR) + "/" + relative;
-}
 
 std::vector<std::string> names_of(const NamedTensors& tensors) {
   std::vector<std::string> names;
@@ -123,7 +81,7 @@ void train(TrainingSetup& s, const Tensor& x, const Tensor& y, int steps) {
 // ---- weights files ---------------------------------------------------------------------------
 
 TEST_CASE("weights files hold the state_dict under PyTorch's names, integers as I64") {
-  TemporaryDirectory dir;
+  TemporaryDirectory dir("ember-checkpoint");
   const std::string path = dir.file("resnet20.safetensors");
   manual_seed(1);
   auto model = nn::make_model("resnet20");
@@ -151,9 +109,9 @@ TEST_CASE("weights files hold the state_dict under PyTorch's names, integers as 
 
 TEST_CASE("a state_dict saved by PyTorch gives PyTorch's logits in ember") {
   // test/golden/write_torch_weights.py: cifar_cnn after one SGD step, and its eval logits.
-  const std::string weights = golden_path("interop/cifar_cnn_weights.safetensors");
+  const std::string weights = golden::path("interop/cifar_cnn_weights.safetensors");
   const SafetensorsFile answers =
-      load_safetensors(golden_path("interop/cifar_cnn_logits.safetensors"));
+      load_safetensors(golden::path("interop/cifar_cnn_logits.safetensors"));
   auto model = nn::make_model("cifar_cnn");
   nn::load_weights(*model, weights);
   model->eval();
@@ -170,7 +128,7 @@ TEST_CASE("a state_dict saved by PyTorch gives PyTorch's logits in ember") {
 }
 
 TEST_CASE("load_weights names the file and every missing, unexpected or mis-shaped key") {
-  TemporaryDirectory dir;
+  TemporaryDirectory dir("ember-checkpoint");
   const std::string path = dir.file("cnn.safetensors");
   nn::save_weights(path, *nn::make_model("cifar_cnn"));
 
@@ -202,7 +160,7 @@ TEST_CASE("load_weights names the file and every missing, unexpected or mis-shap
 }
 
 TEST_CASE("load_weights drops a DataParallel 'module.' or a wrapper's 'model.' prefix") {
-  TemporaryDirectory dir;
+  TemporaryDirectory dir("ember-checkpoint");
   manual_seed(3);
   auto source = nn::make_model("cifar_cnn");
   auto save_with = [&](const std::string& prefix, const std::string& file) {
@@ -231,7 +189,7 @@ TEST_CASE("load_weights drops a DataParallel 'module.' or a wrapper's 'model.' p
 // ---- checkpoints -----------------------------------------------------------------------------
 
 TEST_CASE("a checkpoint holds model, optimizer, scheduler, generator and counters") {
-  TemporaryDirectory dir;
+  TemporaryDirectory dir("ember-checkpoint");
   const std::string path = dir.file("checkpoint.safetensors");
   manual_seed(4);
   TrainingSetup s;
@@ -310,7 +268,7 @@ TEST_CASE("a resumed run is bit for bit the run that never stopped") {
   };
   for (const Recipe& recipe : recipes) {
     INFO(recipe.name);
-    TemporaryDirectory dir;
+    TemporaryDirectory dir("ember-checkpoint");
     const std::string path = dir.file("checkpoint.safetensors");
     Generator data(99);
     const Tensor x = randn({12, 8}, {}, &data);
@@ -357,7 +315,7 @@ TEST_CASE("a resumed run is bit for bit the run that never stopped") {
 }
 
 TEST_CASE("checkpoints and weights files are told apart, by name") {
-  TemporaryDirectory dir;
+  TemporaryDirectory dir("ember-checkpoint");
   const std::string weights = dir.file("weights.safetensors");
   const std::string checkpoint = dir.file("checkpoint.safetensors");
   auto model = nn::make_model("cifar_cnn");
@@ -383,7 +341,7 @@ TEST_CASE("checkpoints and weights files are told apart, by name") {
 }
 
 TEST_CASE("a checkpoint that does not fit names the file, the keys and the shapes") {
-  TemporaryDirectory dir;
+  TemporaryDirectory dir("ember-checkpoint");
   const std::string path = dir.file("checkpoint.safetensors");
   manual_seed(6);
   auto cnn = nn::make_model("cifar_cnn");
@@ -438,13 +396,13 @@ TEST_CASE("a checkpoint that does not fit names the file, the keys and the shape
 }
 
 TEST_CASE("a checkpoint save that fails halfway leaves the previous checkpoint intact") {
-  TemporaryDirectory dir;
+  TemporaryDirectory dir("ember-checkpoint");
   const std::string path = dir.file("checkpoint.safetensors");
   manual_seed(7);
   auto model = nn::make_model("logistics");  // 123 KB of weights
   optim::SGD sgd(model->parameters(), optim::SGDOptions(0.1));
   nn::save_checkpoint(path, *model, &sgd, nullptr, {1, 10, 0.25, {}});
-  const std::string old_bytes = read_bytes(path);
+  const std::string old_bytes = read_file(path);
   const auto old_values = values_of(*model);
 
   // Training moves on; the next save dies when the file reaches 16 KiB (a full disk, a crash).
@@ -465,7 +423,7 @@ TEST_CASE("a checkpoint save that fails halfway leaves the previous checkpoint i
   CHECK(contains(message, "File too large"));
 
   // The old checkpoint, byte for byte, and nothing beside it; it still loads.
-  CHECK(read_bytes(path) == old_bytes);
+  CHECK(read_file(path) == old_bytes);
   CHECK(dir.entries() == std::vector<std::string>{"checkpoint.safetensors"});
   auto restored = nn::make_model("logistics");
   optim::SGD restored_sgd(restored->parameters(), optim::SGDOptions(0.1));

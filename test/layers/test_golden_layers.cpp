@@ -14,10 +14,6 @@ using namespace ember;
 
 namespace {
 
-std::string golden_path(const std::string& relative) {
-  return std::string(EMBER_GOLDEN_DIR) + "/" + relative;
-}
-
 // |actual - expected| <= tolerance * (|expected| + max |expected|), element by element.
 void check_matches(const std::string& what, const Tensor& actual, const Tensor& expected,
                    double tolerance) {
@@ -39,7 +35,7 @@ void check_matches(const std::string& what, const Tensor& actual, const Tensor& 
 // Runs one layer case on `device` in `dtype` and compares it with the golden file.
 void run_layer_case(const std::string& name, Device device, DType dtype, double tolerance) {
   INFO("layer case " << name);
-  const SafetensorsFile golden = load_safetensors(golden_path("layers/" + name + ".safetensors"));
+  const SafetensorsFile golden = load_safetensors(golden::path("layers/" + name + ".safetensors"));
   const Tensor expected_input = golden.at("input");
   const Shape input_shape = expected_input.shape();
 
@@ -90,7 +86,7 @@ std::vector<std::string> all_case_names() {
 }  // namespace
 
 TEST_CASE("the golden fill matches PyTorch's bit for bit") {
-  const SafetensorsFile check = load_safetensors(golden_path("fill_check.safetensors"));
+  const SafetensorsFile check = load_safetensors(golden::path("fill_check.safetensors"));
   for (const std::string name : {"weight", "bias", "l1.weight", "bn1.running_var"}) {
     INFO(name);
     const std::vector<double> expected = check.at("value." + name).to_vector<double>();

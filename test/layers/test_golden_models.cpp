@@ -14,10 +14,6 @@ using namespace ember;
 
 namespace {
 
-std::string golden_path(const std::string& relative) {
-  return std::string(EMBER_GOLDEN_DIR) + "/" + relative;
-}
-
 // Within tolerance * (|expected| + scale) for every element.
 void check_near(const std::string& what, const std::vector<double>& actual,
                 const std::vector<double>& expected, double scale, double tolerance) {
@@ -37,7 +33,7 @@ double max_abs(const std::vector<double>& v) {
 
 void run_model_case(const std::string& name, Device device, DType dtype, double tolerance) {
   INFO("model " << name);
-  const SafetensorsFile golden = load_safetensors(golden_path("models/" + name + ".safetensors"));
+  const SafetensorsFile golden = load_safetensors(golden::path("models/" + name + ".safetensors"));
   const nlohmann::json names = nlohmann::json::parse(golden.metadata.at("parameter_names"));
   const Shape input_shape = nlohmann::json::parse(golden.metadata.at("input_shape"));
 

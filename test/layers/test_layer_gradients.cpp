@@ -15,7 +15,7 @@ TEST_CASE("every layer passes an f64 gradient check for its input and parameters
   for (const auto& [name, factory] : golden::layer_cases()) {
     INFO("layer case " << name);
     const SafetensorsFile golden_file =
-        load_safetensors(std::string(EMBER_GOLDEN_DIR) + "/layers/" + name + ".safetensors");
+        load_safetensors(golden::path("layers/" + name + ".safetensors"));
     auto module = factory();
     module->to(DType::F64);
     golden::fill_module(*module);
