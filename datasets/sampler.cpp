@@ -1,0 +1,3 @@
+#include "datasets/sampler.h"
+
+namespace ember::data {}  // namespace ember::data
