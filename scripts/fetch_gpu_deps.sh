@@ -11,6 +11,7 @@ packages=(
   doctest-dev                                                # tests
   libcli11-dev nlohmann-json3-dev                            # flags, JSON (headers)
   zlib1g-dev                                                 # gzip (headers)
+  libstb-dev                                                 # JPEG/PNG decoding (headers)
   dataset-fashion-mnist                                      # the learning test's data (30 MB)
 )
 
