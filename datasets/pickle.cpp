@@ -486,7 +486,7 @@ class Machine {
       return;
     }
     if (target->kind != Kind::Array)
-      fail(str_cat("BUILD on a ", target->describe(), ": only numpy arrays and dtypes are built"));
+      fail(str_cat("BUILD on ", target->describe(), ": only numpy arrays and dtypes are built"));
     // (version, shape, dtype, fortran_order, data), or the same without the version
     if (state->kind != Kind::Tuple || (state->items.size() != 5 && state->items.size() != 4))
       fail(str_cat("a numpy array's state is (version, shape, dtype, fortran_order, data), found ",
