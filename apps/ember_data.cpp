@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cctype>   // tolower
 #include <cstring>  // memcmp
 #include <filesystem>
 #include <optional>
@@ -170,27 +171,30 @@ int info(const std::string& path, bool fashion, size_t records_per_batch) {
     info_file(path, fashion, records_per_batch);
     return 0;
   }
+  // Fashion-MNIST's class names when asked for, when only torchvision's FashionMNIST/raw is
+  // there, or when the folder's name says so (Debian's /usr/share/datasets/fashion-mnist).
+  std::string lower = fs::absolute(path).lexically_normal().string();
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower.find("fashion") != std::string::npos) fashion = true;
+  if (!has_mnist_files(path, MnistKind::Mnist) && has_mnist_files(path, MnistKind::FashionMnist))
+    fashion = true;
   const MnistKind kind = fashion ? MnistKind::FashionMnist : MnistKind::Mnist;
   const auto start = std::chrono::steady_clock::now();
-  std::string mnist_error;
-  try {
+  if (has_mnist_files(path, kind)) {
     const MnistFiles files = find_mnist_files(path, kind);
     std::printf("%s: %s idx files (%s, ...)\n", path.c_str(), fashion ? "Fashion-MNIST" : "MNIST",
                 files.train_images.c_str());
     const TrainTest data = load_mnist(path, kind);
     print_train_test(data, seconds_since(start));
     return 0;
-  } catch (const Error& e) {
-    mnist_error = e.what();
-    if (mnist_error.find("no ") == std::string::npos ||
-        mnist_error.find("idx files") == std::string::npos)
-      throw;  // found, but damaged: that is the answer
   }
   Cifar10Location location;
   try {
     location = find_cifar10(path);
   } catch (const Error& e) {
-    throw Error(str_cat("no data set recognised in ", path, ".\n", mnist_error, "\n", e.what()));
+    throw Error(str_cat("no data set recognised in ", path, ": no MNIST-style idx files ",
+                        "(train-images-idx3-ubyte[.gz], ...) and\n", e.what()));
   }
   std::printf("%s: %s at %s\n", path.c_str(), cifar10_format_name(location.format).c_str(),
               location.path.c_str());
@@ -353,8 +357,10 @@ int main(int argc, char** argv) {
       "train/<class>/ + test/<class>/), or one batch file; prints sizes, images per class and "
       "the mean pixel of each channel");
   info_command->add_option("PATH", info_path, "a folder or a file")->required();
-  info_command->add_flag("--fashion-mnist", fashion,
-                         "name the classes of idx files as Fashion-MNIST's (T-shirt/top, ...)");
+  info_command->add_flag(
+      "--fashion-mnist", fashion,
+      "name the classes of idx files as Fashion-MNIST's (T-shirt/top, ...); guessed "
+      "for a folder whose path says 'fashion' or that holds FashionMNIST/raw");
   info_command->add_option("--records-per-batch", records_per_batch, records_help)
       ->capture_default_str();
 

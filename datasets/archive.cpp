@@ -30,7 +30,7 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   // while it is read, and /dev/stdin-like files have none.
   constexpr size_t kBlock = 1 << 20;
   const uintmax_t expected = fs::file_size(path, ec);
-  if (!ec) bytes.reserve(static_cast<size_t>(expected));
+  if (!ec) bytes.reserve(static_cast<size_t>(expected) + kBlock);
   size_t used = 0;
   while (true) {
     bytes.resize(used + kBlock);
@@ -285,8 +285,7 @@ TarArchive TarArchive::from_bytes(std::vector<uint8_t> bytes, const std::string&
     };
 
     uint64_t stored_checksum = 0;
-    if (!number_field(header + 148, 8, stored_checksum))
-      throw Error(str_cat(where(), ": not a tar header (its checksum field is not a number)"));
+    const bool has_checksum = number_field(header + 148, 8, stored_checksum);
     uint64_t unsigned_sum = 0;
     int64_t signed_sum = 0;  // some old tars summed signed chars
     for (size_t i = 0; i < kBlock; ++i) {
@@ -294,7 +293,14 @@ TarArchive TarArchive::from_bytes(std::vector<uint8_t> bytes, const std::string&
       unsigned_sum += byte;
       signed_sum += static_cast<int8_t>(byte);
     }
-    if (stored_checksum != unsigned_sum && static_cast<int64_t>(stored_checksum) != signed_sum) {
+    const bool checksum_ok = has_checksum && (stored_checksum == unsigned_sum ||
+                                              static_cast<int64_t>(stored_checksum) == signed_sum);
+    if (!checksum_ok && pos == 0) {
+      throw Error(str_cat(name, ": not a tar archive (it does not start with a tar header)"));
+    }
+    if (!has_checksum)
+      throw Error(str_cat(where(), ": not a tar header (its checksum field is not a number)"));
+    if (!checksum_ok) {
       throw Error(str_cat(where(), ": bad header checksum (stored ", stored_checksum, ", computed ",
                           unsigned_sum, ")"));
     }

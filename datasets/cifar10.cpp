@@ -138,15 +138,17 @@ bool is_folder(const fs::path& path) {
   return fs::is_directory(path, ec);
 }
 
-// Where a data set was found, and the archive already opened when finding it meant opening it.
+// Where a data set was found; for an archive, its members once opened.
 struct Found {
   Cifar10Location location;
   std::optional<TarArchive> archive;
   std::string member_folder;  // inside the archive: "cifar-10-batches-bin/"
 };
 
-// Which batches an opened archive holds: binary or python, and under which folder.
-bool inspect_archive(Found& found) {
+// Opens the archive and finds its batches: binary or python, and under which folder. What the
+// archive holds decides, whatever its name says.
+void open_archive(Found& found) {
+  if (!found.archive) found.archive = TarArchive::open(found.location.path);
   for (const TarArchive::Member& member : found.archive->members()) {
     for (bool binary : {true, false}) {
       const std::string first = batch_file(0, binary);
@@ -158,10 +160,19 @@ bool inspect_archive(Found& found) {
       if (!folder.empty() && folder.back() != '/') continue;
       found.location.format = binary ? Cifar10Format::BinaryArchive : Cifar10Format::PythonArchive;
       found.member_folder = folder;
-      return true;
+      return;
     }
   }
-  return false;
+  throw Error(str_cat(found.location.path, ": this archive holds no data_batch_1.bin or ",
+                      "data_batch_1 (cifar-10-batches-bin/ or cifar-10-batches-py/); it has ",
+                      found.archive->members().size(), " files"));
+}
+
+// The published archives' names tell their content without opening them (a 170 MB gunzip).
+std::optional<Cifar10Format> archive_format_by_name(const fs::path& path) {
+  if (path.filename() == "cifar-10-binary.tar.gz") return Cifar10Format::BinaryArchive;
+  if (path.filename() == "cifar-10-python.tar.gz") return Cifar10Format::PythonArchive;
+  return std::nullopt;
 }
 
 std::string layouts_looked_for(const std::string& path) {
@@ -191,11 +202,12 @@ Found locate(const std::string& path) {
     throw Error(str_cat(path, ": no such file or folder; CIFAR-10 ", layouts_looked_for(path)));
   }
   if (is_file(root)) {
-    found.archive = TarArchive::open(path);
-    if (inspect_archive(found)) return found;
-    throw Error(str_cat(path, ": this archive holds no data_batch_1.bin or data_batch_1 ",
-                        "(cifar-10-batches-bin/ or cifar-10-batches-py/); it has ",
-                        found.archive->members().size(), " files"));
+    if (const auto format = archive_format_by_name(root)) {
+      found.location.format = *format;
+    } else {
+      open_archive(found);
+    }
+    return found;
   }
   const auto at = [&](Cifar10Format format, const fs::path& where) {
     found.location = {format, where.string()};
@@ -208,12 +220,7 @@ Found locate(const std::string& path) {
   if (is_file(root / "cifar-10-batches-py" / "data_batch_1"))
     return at(Cifar10Format::Python, root / "cifar-10-batches-py");
   for (const char* name : {"cifar-10-binary.tar.gz", "cifar-10-python.tar.gz"}) {
-    if (!is_file(root / name)) continue;
-    found.location.path = (root / name).string();
-    found.archive = TarArchive::open(found.location.path);
-    if (inspect_archive(found)) return found;
-    throw Error(str_cat(found.location.path, ": this archive holds no data_batch_1.bin or ",
-                        "data_batch_1 (cifar-10-batches-bin/ or cifar-10-batches-py/)"));
+    if (is_file(root / name)) return at(*archive_format_by_name(name), root / name);
   }
   if (is_folder(root / "train") && is_folder(root / "test"))
     return at(Cifar10Format::ImageFolder, root);
@@ -279,9 +286,17 @@ Cifar10Location find_cifar10(const std::string& path) {
 
 TrainTest load_cifar10(const std::string& path, size_t records_per_batch) {
   EMBER_CHECK(records_per_batch > 0, "load_cifar10: records_per_batch must be positive");
-  const Found found = locate(path);
-  if (found.location.format == Cifar10Format::ImageFolder)
-    return load_cifar10_image_folder(found.location.path);
+  Found found = locate(path);
+  switch (found.location.format) {
+    case Cifar10Format::ImageFolder:
+      return load_cifar10_image_folder(found.location.path);
+    case Cifar10Format::BinaryArchive:
+    case Cifar10Format::PythonArchive:
+      open_archive(found);
+      break;
+    default:
+      break;
+  }
   return load_batches(found, records_per_batch);
 }
 

@@ -142,12 +142,25 @@ std::string find_one(const fs::path& folder, const std::vector<std::string>& nam
   return "";
 }
 
-}  // namespace
-
-MnistFiles find_mnist_files(const std::string& folder, MnistKind kind) {
+// The folders an MNIST-style data set may sit in, for a given folder: itself, torchvision's
+// ROOT/MNIST/raw (ROOT/FashionMNIST/raw), and ROOT/raw (when given torchvision's ROOT/MNIST).
+std::vector<fs::path> places_to_look(const std::string& folder, MnistKind kind) {
   const fs::path root(folder);
   const std::string torchvision = kind == MnistKind::FashionMnist ? "FashionMNIST" : "MNIST";
-  const std::vector<fs::path> places = {root, root / torchvision / "raw", root / "raw"};
+  return {root, root / torchvision / "raw", root / "raw"};
+}
+
+}  // namespace
+
+bool has_mnist_files(const std::string& folder, MnistKind kind) {
+  for (const fs::path& place : places_to_look(folder, kind)) {
+    if (!find_one(place, spellings("train", "images", "idx3")).empty()) return true;
+  }
+  return false;
+}
+
+MnistFiles find_mnist_files(const std::string& folder, MnistKind kind) {
+  const std::vector<fs::path> places = places_to_look(folder, kind);
   const auto train_images = spellings("train", "images", "idx3");
   const auto train_labels = spellings("train", "labels", "idx1");
   const auto test_images = spellings("t10k", "images", "idx3");

@@ -57,6 +57,10 @@ struct MnistFiles {
 // in and how to get the data.
 MnistFiles find_mnist_files(const std::string& folder, MnistKind kind = MnistKind::Mnist);
 
+// True when find_mnist_files would find at least the training images (a quick look, for
+// programs that guess what a folder holds).
+bool has_mnist_files(const std::string& folder, MnistKind kind = MnistKind::Mnist);
+
 // The training and test sets as InMemoryImageDataset (height × width × 1, 10 classes). Checks
 // that image and label counts agree, that both sets have one image size, and that every label
 // is in 0..9 (naming the file and the index of a bad one).

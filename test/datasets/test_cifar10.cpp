@@ -237,6 +237,10 @@ TEST_CASE("load_cifar10 reads the downloaded archives without unpacking them") {
       CHECK(location.path == dir.file(name));
       check_cifar(load_cifar10(path, kRecordsPerBatch));
     }
+    // Under the other archive's name: what it holds decides.
+    const std::string other = binary ? "cifar-10-python.tar.gz" : "cifar-10-binary.tar.gz";
+    write_bytes(dir.file(other), gzip(layout_tar(binary), 1));
+    check_cifar(load_cifar10(dir.file(other), kRecordsPerBatch));
     // Not gzipped, under another name: recognised by content.
     write_bytes(dir.file("my-copy.tar"), layout_tar(binary));
     CHECK(find_cifar10(dir.file("my-copy.tar")).format == format);
@@ -250,6 +254,10 @@ TEST_CASE("an incomplete or damaged archive names the archive and the member") {
   CHECK(error_of([&] { load_cifar10(dir.file("four.tar"), kRecordsPerBatch); }) ==
         dir.file("four.tar") +
             ": no member cifar-10-batches-bin/data_batch_5.bin (the archive is incomplete)");
+  // A single batch is not an archive: load_cifar10 wants the folder holding it.
+  write_bytes(dir.file("data_batch_1.bin"), bin_batch(0, 2));
+  CHECK(error_of([&] { load_cifar10(dir.file("data_batch_1.bin")); }) ==
+        dir.file("data_batch_1.bin") + ": not a tar archive (it does not start with a tar header)");
   write_bytes(dir.file("other.tar"), ember::test::tar_bytes({{"notes.txt", "no batches here"}}));
   CHECK(contains(error_of([&] { load_cifar10(dir.file("other.tar")); }),
                  dir.file("other.tar") + ": this archive holds no data_batch_1.bin"));

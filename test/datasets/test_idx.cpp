@@ -163,7 +163,10 @@ TEST_CASE("load_mnist reads a folder of idx files into in-memory images") {
 
 TEST_CASE("load_mnist finds torchvision's raw folders") {
   TemporaryDirectory dir;
+  CHECK_FALSE(has_mnist_files(dir.path.string()));
   write_mnist_folder(dir.path / "MNIST" / "raw");
+  CHECK(has_mnist_files(dir.path.string()));
+  CHECK_FALSE(has_mnist_files(dir.path.string(), MnistKind::FashionMnist));
   CHECK(load_mnist(dir.path.string()).train->size() == 5);
   CHECK(find_mnist_files(dir.path.string()).test_labels ==
         (dir.path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").string());
