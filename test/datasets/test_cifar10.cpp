@@ -3,6 +3,7 @@
 // folder's detection, the binary writer; and the errors of short, damaged or unknown data.
 #include <doctest/doctest.h>
 
+#include <algorithm>  // sort
 #include <filesystem>
 
 #include "datasets/archive.h"

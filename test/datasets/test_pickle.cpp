@@ -3,6 +3,8 @@
 // numpy's, unknown opcodes, truncated and damaged pickles.
 #include <doctest/doctest.h>
 
+#include <cstring>  // memcpy
+
 #include "datasets/pickle.h"
 #include "format_fixtures.h"
 #include "temporary_files.h"
