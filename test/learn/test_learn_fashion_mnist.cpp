@@ -2,17 +2,14 @@
 // (matmul, relu, cross_entropy, autograd, an SGD step under NoGrad) trains on Fashion-MNIST
 // (Debian's dataset-fashion-mnist, installed by scripts/setup.sh) and must reach 82% test
 // accuracy in two epochs. Published figures for such a network are 85-88%.
-//
-// The idx reader here is the minimum a test needs; ember's data sets (with their checks of
-// truncated and malformed files) arrive with the datasets/ folder.
 #include <doctest/doctest.h>
-#include <zlib.h>  // gzopen/gzread: the files are gzipped
 
 #include <cstdio>
 #include <cstdlib>  // getenv
 #include <string>
 #include <vector>
 
+#include "datasets/idx.h"
 #include "layers/activation.h"
 #include "layers/container.h"
 #include "layers/linear.h"
@@ -28,20 +25,7 @@ namespace {
 // carried to a machine without the package).
 std::string data_folder() {
   const char* folder = std::getenv("EMBER_FASHION_MNIST");
-  return folder && *folder ? std::string(folder) + "/" : "/usr/share/datasets/fashion-mnist/";
-}
-
-// The payload of a gzipped idx file after its `header_bytes`-byte header.
-std::vector<uint8_t> read_idx(const std::string& name, size_t header_bytes, size_t payload) {
-  const std::string path = data_folder() + name;
-  gzFile file = gzopen(path.c_str(), "rb");
-  REQUIRE_MESSAGE(file != nullptr,
-                  "cannot open " << path << " (apt-get install dataset-fashion-mnist)");
-  std::vector<uint8_t> bytes(header_bytes + payload);
-  const int read = gzread(file, bytes.data(), static_cast<unsigned>(bytes.size()));
-  gzclose(file);
-  REQUIRE_MESSAGE(read == static_cast<int>(bytes.size()), path << ": truncated");
-  return std::vector<uint8_t>(bytes.begin() + header_bytes, bytes.end());
+  return folder && *folder ? std::string(folder) : "/usr/share/datasets/fashion-mnist";
 }
 
 struct Split {
@@ -49,11 +33,19 @@ struct Split {
   Tensor labels;  // [n] i64
 };
 
-Split load(const std::string& prefix, int64_t n, Device device) {
-  const std::vector<uint8_t> pixels = read_idx(prefix + "-images-idx3-ubyte.gz", 16, n * 784);
-  const std::vector<uint8_t> labels = read_idx(prefix + "-labels-idx1-ubyte.gz", 8, n);
-  Tensor images = tensor(pixels, {n, 784}).to(DType::F32) / 255.0;
-  return {images.to(device), tensor(labels, {n}).to(DType::I64).to(device)};
+// One set of the data set (datasets/idx.h checks the files), as tensors on `device`.
+Split to_tensors(const data::Dataset& set, int64_t n, Device device) {
+  const auto& images = dynamic_cast<const data::InMemoryImageDataset&>(set);
+  REQUIRE(static_cast<int64_t>(images.size()) == n);
+  REQUIRE(images.image_bytes() == 784);
+  Tensor pixels = tensor(images.pixels(), {n, 784}).to(DType::F32) / 255.0;
+  return {pixels.to(device), tensor(images.labels(), {n}).to(device)};
+}
+
+// The training set (60,000) and the test set (10,000).
+std::pair<Split, Split> load(Device device) {
+  const data::TrainTest data = data::load_mnist(data_folder(), data::MnistKind::FashionMnist);
+  return {to_tensors(*data.train, 60000, device), to_tensors(*data.test, 10000, device)};
 }
 
 double accuracy(const Tensor& w1, const Tensor& b1, const Tensor& w2, const Tensor& b2,
@@ -67,7 +59,7 @@ double accuracy(const Tensor& w1, const Tensor& b1, const Tensor& w2, const Tens
 // Two epochs of minibatch SGD over the training set in its stored order (already mixed across
 // classes); returns the test accuracy.
 double train_and_test(Device device) {
-  const Split train = load("train", 60000, device), test = load("t10k", 10000, device);
+  const auto [train, test] = load(device);
   manual_seed(0);
   // PyTorch's default Linear init: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)).
   const double bound1 = 1.0 / std::sqrt(784.0), bound2 = 1.0 / std::sqrt(128.0);
@@ -98,7 +90,7 @@ double train_and_test(Device device) {
 // The same task through the layers: a Sequential of Linear, BatchNorm1d and ReLU modules in
 // flat storage, trained by the fused SGD with momentum (one update kernel per step).
 double train_modules_and_test(Device device) {
-  const Split train = load("train", 60000, device), test = load("t10k", 10000, device);
+  const auto [train, test] = load(device);
   manual_seed(0);
   nn::Sequential model(std::vector<std::shared_ptr<nn::Module>>{
       nn::make<nn::Linear>(784, 128), nn::make<nn::BatchNorm1d>(128), nn::make<nn::ReLU>(),
