@@ -69,7 +69,11 @@ class DataLoader::PinnedPool : public std::enable_shared_from_this<PinnedPool> {
 
   ~PinnedPool() {
     for (auto& block : blocks_) {
-      block->copied.synchronize();
+      try {
+        block->copied.synchronize();  // the copy engine may still read it
+      } catch (const std::exception&) {
+        // a failing device: nothing to wait for any more, and a destructor must not throw
+      }
       free_pinned(device_, block->memory);
     }
   }
@@ -126,12 +130,7 @@ class DataLoader::PinnedPool : public std::enable_shared_from_this<PinnedPool> {
         best->in_use = true;
         lock.unlock();  // the copy may take a while; others may use the pool meanwhile
         best->copied.synchronize();
-        if (best->bytes < bytes) {  // too small: replace its memory
-          free_pinned(device_, best->memory);
-          best->memory = nullptr;
-          best->memory = allocate_pinned(device_, bytes);
-          best->bytes = bytes;
-        }
+        if (best->bytes < bytes) replace_memory(best, bytes);  // too small
         return best;
       }
     }
@@ -142,6 +141,25 @@ class DataLoader::PinnedPool : public std::enable_shared_from_this<PinnedPool> {
     // Nothing reusable: pin a new block (a few times per run, while the queue fills).
     blocks_.push_back(std::make_unique<Block>(device_, bytes));
     return blocks_.back().get();
+  }
+
+  // Gives `block` (held, not locked) `bytes` of new memory in place of its old.
+  void replace_memory(Block* block, size_t bytes) {
+    void* bigger = nullptr;
+    try {
+      bigger = allocate_pinned(device_, bytes);
+    } catch (...) {
+      give_back(block);
+      throw;
+    }
+    void* old = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);  // copy_queued reads every block's memory
+      old = block->memory;
+      block->memory = bigger;
+      block->bytes = bytes;
+    }
+    free_pinned(device_, old);
   }
 
   void give_back(Block* block) {
@@ -326,7 +344,13 @@ class DataLoader::GpuCopies {
         arrived_{DeviceEvent(device), DeviceEvent(device)} {}
 
   // Drops the batch in flight, if any, without handing it out.
-  ~GpuCopies() { discard(); }
+  ~GpuCopies() {
+    try {
+      discard();
+    } catch (const std::exception&) {
+      // a failing device: a destructor must not throw
+    }
+  }
 
   // Queues the copy of `host` (batch `step`) to freshly allocated device tensors.
   void queue(HostBatch host, PinnedPool& pool, int64_t epoch, int64_t step) {
@@ -470,10 +494,15 @@ bool DataLoader::next(Batch& batch) {
       if (!gpu_->in_flight(next_step_)) gpu_->queue(take(next_step_), *pinned_, epoch_, next_step_);
       batch = gpu_->hand_out();
       // One batch in flight ahead: if the next batch is already assembled, its copy starts now
-      // and travels while the model computes on this one.
+      // and travels while the model computes on this one. An error here belongs to the next
+      // batch: this one is returned, and the next call throws it.
       const int64_t following = next_step_ + 1;
-      if (following < steps_ && workers_ && workers_->ready(following))
-        gpu_->queue(take(following), *pinned_, epoch_, following);
+      try {
+        if (following < steps_ && workers_ && workers_->ready(following))
+          gpu_->queue(take(following), *pinned_, epoch_, following);
+      } catch (...) {
+        failure_ = std::current_exception();
+      }
     }
   } catch (...) {
     failure_ = std::current_exception();  // thrown again by every later call of this epoch
