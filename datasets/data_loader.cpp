@@ -422,7 +422,7 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset,
   EMBER_CHECK(options_.prefetch_batches >= 1,
               "DataLoader: prefetch_batches must be at least 1, got ", options_.prefetch_batches);
   const int slots = std::max(1, options_.workers * options_.prefetch_batches);
-  if (options_.device.is_cuda()) {
+  if (options_.device.is_cuda() || options_.force_copy_path) {
     runtime_for(options_.device);  // an error naming the device if it is not there
     // Enough pinned blocks for every slot, every worker of a discarded epoch still finishing,
     // and the batch being copied, with a little slack.

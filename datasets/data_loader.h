@@ -52,6 +52,10 @@ struct DataLoaderOptions {
   Device device = Device::cpu();
   // The augmentations' seed: example i of epoch e draws from SampleRandom(seed, e, i).
   uint64_t seed = 0;
+  // Take the GPU's path for CPU batches too: pinned staging memory, the copy stream and events
+  // (plain memory, memcpy and no-ops on the CPU). Only tests want this: it runs that path's
+  // bookkeeping on machines without a GPU.
+  bool force_copy_path = false;
 };
 
 struct Batch {
@@ -137,8 +141,8 @@ class DataLoader {
   // Declared in the order they must be built; they are destroyed in reverse: the workers are
   // joined first, then the batch in flight is dropped, then the pool goes once the last block
   // is back.
-  std::shared_ptr<PinnedPool> pinned_;  // null on the CPU
-  std::unique_ptr<GpuCopies> gpu_;      // null on the CPU
+  std::shared_ptr<PinnedPool> pinned_;  // null for CPU batches (unless force_copy_path)
+  std::unique_ptr<GpuCopies> gpu_;      // likewise
   std::unique_ptr<Workers> workers_;    // null with 0 workers
 };
 
