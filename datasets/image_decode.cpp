@@ -87,9 +87,14 @@ void decode_image(const uint8_t* bytes, size_t size, int channels, Image& out,
     if (reason == nullptr || (is_jpeg && std::strcmp(reason, "bad png sig") == 0)) {
       reason = is_jpeg ? "corrupt JPEG data" : "corrupt PNG data";
     }
-    const bool jpeg_end_missing = is_jpeg && !(bytes[size - 2] == 0xFF && bytes[size - 1] == 0xD9);
+    // stb's reason for a cut-off file speaks of what it found instead ("expected marker",
+    // "outofdata"); the missing end of the file says what happened.
+    const bool end_missing = is_jpeg ? !(bytes[size - 2] == 0xFF && bytes[size - 1] == 0xD9)
+                                     : size < 20 || std::memcmp(bytes + size - 8, "IEND", 4) != 0;
     throw Error(str_cat(name, ": cannot decode: ", reason,
-                        jpeg_end_missing ? " (truncated: no JPEG end-of-image marker)" : ""));
+                        !end_missing ? ""
+                        : is_jpeg    ? " (truncated: no JPEG end-of-image marker)"
+                                     : " (truncated: no PNG end chunk)"));
   }
   out.resize(height, width, channels);
   std::memcpy(out.pixels.data(), decoded.get(), out.bytes());
