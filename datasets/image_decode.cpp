@@ -1,5 +1,7 @@
 #include "datasets/image_decode.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -64,6 +66,38 @@ void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   EMBER_CHECK(std::fclose(file.release()) == 0, path, ": cannot write: ", std::strerror(errno));
 }
 
+uint32_t big_endian_u32(const uint8_t* p) {
+  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]);
+}
+
+// Walks a PNG's chunks (length, 4-letter type, data, CRC) up to IEND: what is wrong with their
+// layout, or "" when nothing is. Checked before stb sees the file, for two reasons: a file cut
+// short is then reported as such (stb says what it found instead: "outofdata"), and stb's
+// message for an unknown critical chunk lives in one buffer shared by all threads.
+std::string png_chunk_problem(const uint8_t* bytes, size_t size) {
+  size_t position = 8;  // after the signature
+  while (position + 8 <= size) {
+    const uint64_t length = big_endian_u32(bytes + position);
+    const std::string type(reinterpret_cast<const char*>(bytes + position + 4), 4);
+    if (!std::all_of(type.begin(), type.end(), [](char c) { return std::isalpha(uint8_t(c)); })) {
+      return str_cat("corrupt PNG: no chunk type at byte ", position + 4);
+    }
+    const uint64_t end = position + 12 + length;  // 4 length + 4 type + data + 4 CRC
+    if (end > size) {
+      return str_cat("truncated: PNG chunk ", type, " at byte ", position, " needs ",
+                     end - position, " bytes, ", size - position, " remain");
+    }
+    if (type == "IEND") return "";
+    // An uppercase first letter marks a chunk a decoder must understand.
+    const bool critical = std::isupper(uint8_t(type[0]));
+    if (critical && type != "IHDR" && type != "PLTE" && type != "IDAT" && type != "CgBI") {
+      return str_cat("unknown critical PNG chunk ", type, " at byte ", position);
+    }
+    position = static_cast<size_t>(end);
+  }
+  return "truncated: the PNG ends without its IEND chunk";
+}
+
 }  // namespace
 
 void decode_image(const uint8_t* bytes, size_t size, int channels, Image& out,
@@ -75,7 +109,14 @@ void decode_image(const uint8_t* bytes, size_t size, int channels, Image& out,
   const bool is_png = size >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
   const bool is_jpeg = size >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
   EMBER_CHECK(is_png || is_jpeg, name, ": cannot decode: neither a JPEG nor a PNG file");
+  if (is_png) {
+    const std::string problem = png_chunk_problem(bytes, size);
+    EMBER_CHECK(problem.empty(), name, ": cannot decode: ", problem);
+  }
   int width = 0, height = 0, channels_in_file = 0;
+  // A few of stb's failures set no reason; clear this thread's last one so that it is not
+  // reported for this file.
+  stbi__g_failure_reason = nullptr;
   std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
       stbi_load_from_memory(bytes, static_cast<int>(size), &width, &height, &channels_in_file,
                             channels),
@@ -87,14 +128,11 @@ void decode_image(const uint8_t* bytes, size_t size, int channels, Image& out,
     if (reason == nullptr || (is_jpeg && std::strcmp(reason, "bad png sig") == 0)) {
       reason = is_jpeg ? "corrupt JPEG data" : "corrupt PNG data";
     }
-    // stb's reason for a cut-off file speaks of what it found instead ("expected marker",
-    // "outofdata"); the missing end of the file says what happened.
-    const bool end_missing = is_jpeg ? !(bytes[size - 2] == 0xFF && bytes[size - 1] == 0xD9)
-                                     : size < 20 || std::memcmp(bytes + size - 8, "IEND", 4) != 0;
+    // stb's reason for a cut-off JPEG speaks of what it found instead ("expected marker");
+    // the missing end-of-image marker says what happened.
+    const bool jpeg_end_missing = is_jpeg && !(bytes[size - 2] == 0xFF && bytes[size - 1] == 0xD9);
     throw Error(str_cat(name, ": cannot decode: ", reason,
-                        !end_missing ? ""
-                        : is_jpeg    ? " (truncated: no JPEG end-of-image marker)"
-                                     : " (truncated: no PNG end chunk)"));
+                        jpeg_end_missing ? " (truncated: no JPEG end-of-image marker)" : ""));
   }
   out.resize(height, width, channels);
   std::memcpy(out.pixels.data(), decoded.get(), out.bytes());
