@@ -18,9 +18,9 @@
 //
 // On a GPU the host memory is pinned, and next() queues the batch's copy on the loader's own
 // stream, then makes the device's default stream (where the model runs) wait for it with an
-// event: the host never waits for a copy. The next batch's copy is queued before the current one
-// is returned, so it travels while the model computes (data_loader.cpp explains why reusing
-// memory is safe).
+// event: the host never waits for a copy. If the next batch is already assembled, its copy is
+// queued before the current one is returned, so it travels while the model computes (one batch
+// in flight ahead; data_loader.cpp explains why reusing memory is safe).
 #pragma once
 
 #include <cstddef>
@@ -67,7 +67,8 @@ struct Batch {
 };
 
 // Where the time went. wait_seconds is the time next() spent waiting for a batch that was not
-// ready yet: with a GPU, the time it sat idle for want of data.
+// ready yet: with a GPU, about the time it sat idle for want of data (less the work queued
+// before the wait, which the GPU was still doing).
 struct DataLoaderStats {
   int64_t batches = 0;         // batches handed out
   int64_t examples = 0;        // examples in those batches
