@@ -124,4 +124,44 @@ kernels::DeviceProperties device_properties(Device device) {
   return runtime_for(device).properties(device.index);
 }
 
+// ---- asynchronous copies --------------------------------------------------------------------
+
+void* allocate_pinned(Device device, size_t bytes) {
+  return runtime_for(device).allocate_pinned(device.index, bytes);
+}
+void free_pinned(Device device, void* ptr) {
+  if (ptr) runtime_for(device).free_pinned(device.index, ptr);
+}
+
+void copy_to_device_async(Device device, void* device_dst, const void* pinned_src, size_t bytes,
+                          kernels::Stream stream) {
+  runtime_for(device).copy_to_device_async(device.index, device_dst, pinned_src, bytes, stream);
+}
+
+DeviceStream::DeviceStream(Device device) : device_(device) {
+  stream_ = runtime_for(device).create_stream(device.index);
+}
+DeviceStream::~DeviceStream() {
+  if (stream_) runtime_for(device_).destroy_stream(device_.index, stream_);
+}
+
+DeviceEvent::DeviceEvent(Device device) : device_(device) {
+  event_ = runtime_for(device).create_event(device.index);
+}
+DeviceEvent::~DeviceEvent() {
+  if (event_) runtime_for(device_).destroy_event(device_.index, event_);
+}
+void DeviceEvent::record(kernels::Stream stream) {
+  runtime_for(device_).record_event(device_.index, event_, stream);
+}
+void DeviceEvent::make_stream_wait(kernels::Stream stream) const {
+  runtime_for(device_).stream_wait_event(device_.index, stream, event_);
+}
+bool DeviceEvent::done() const {
+  return runtime_for(device_).event_done(device_.index, event_);
+}
+void DeviceEvent::synchronize() const {
+  runtime_for(device_).synchronize_event(device_.index, event_);
+}
+
 }  // namespace ember

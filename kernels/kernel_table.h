@@ -471,25 +471,62 @@ struct DeviceRuntime {
   void (*copy_bytes)(int device, CopyKind kind, void* dst, const void* src, size_t bytes);
   Stream (*stream)(int device);  // the device's default stream
   void (*synchronize)(int device);
+
+  // -- asynchronous copies to the device (the DataLoader's): pinned memory, streams, events --
+  // A copy can run on a stream of its own while the default stream computes, if its host memory
+  // is pinned (page-locked: the copy engine reads it directly). An event marks a point in a
+  // stream's queue; another stream can be made to wait for it without the host waiting. On the
+  // CPU memory is plain, copies happen at once, streams and events are nullptr, and every event
+  // is done.
+  using Event = void*;  // cudaEvent_t on CUDA, nullptr on the CPU
+  // Pinned host memory (cudaHostAlloc), freed with free_pinned; nullptr for 0 bytes.
+  void* (*allocate_pinned)(int device, size_t bytes);
+  void (*free_pinned)(int device, void* ptr);
+  // A new stream that never waits for the default stream implicitly (non-blocking).
+  Stream (*create_stream)(int device);
+  // Work already queued on the stream still runs. Destroy functions never throw.
+  void (*destroy_stream)(int device, Stream stream);
+  // Queues a copy from pinned host memory to device memory on `stream` and returns at once:
+  // `src` must stay unchanged until an event recorded after the copy is done.
+  void (*copy_to_device_async)(int device, void* dst, const void* src, size_t bytes, Stream stream);
+  Event (*create_event)(int device);
+  void (*destroy_event)(int device, Event event);
+  // The event is done once the work queued on `stream` so far has completed.
+  void (*record_event)(int device, Event event, Stream stream);
+  // Work queued on `stream` from now on starts after `event` is done; the host does not wait.
+  void (*stream_wait_event)(int device, Stream stream, Event event);
+  bool (*event_done)(int device, Event event);         // never recorded: true
+  void (*synchronize_event)(int device, Event event);  // the host waits until it is done
 };
 
 // A backend's DeviceRuntime from the functions of its namespace, like EMBER_KERNEL_TABLE.
-#define EMBER_DEVICE_RUNTIME(ns)                   \
-  [] {                                             \
-    ::ember::kernels::DeviceRuntime r{};           \
-    r.device_count = ns::device_count;             \
-    r.unavailable_reason = ns::unavailable_reason; \
-    r.set_device = ns::set_device;                 \
-    r.properties = ns::properties;                 \
-    r.allocate = ns::allocate;                     \
-    r.deallocate = ns::deallocate;                 \
-    r.memory_stats = ns::memory_stats;             \
-    r.reset_peak = ns::reset_peak;                 \
-    r.empty_cache = ns::empty_cache;               \
-    r.copy_bytes = ns::copy_bytes;                 \
-    r.stream = ns::stream;                         \
-    r.synchronize = ns::synchronize;               \
-    return r;                                      \
+#define EMBER_DEVICE_RUNTIME(ns)                       \
+  [] {                                                 \
+    ::ember::kernels::DeviceRuntime r{};               \
+    r.device_count = ns::device_count;                 \
+    r.unavailable_reason = ns::unavailable_reason;     \
+    r.set_device = ns::set_device;                     \
+    r.properties = ns::properties;                     \
+    r.allocate = ns::allocate;                         \
+    r.deallocate = ns::deallocate;                     \
+    r.memory_stats = ns::memory_stats;                 \
+    r.reset_peak = ns::reset_peak;                     \
+    r.empty_cache = ns::empty_cache;                   \
+    r.copy_bytes = ns::copy_bytes;                     \
+    r.stream = ns::stream;                             \
+    r.synchronize = ns::synchronize;                   \
+    r.allocate_pinned = ns::allocate_pinned;           \
+    r.free_pinned = ns::free_pinned;                   \
+    r.create_stream = ns::create_stream;               \
+    r.destroy_stream = ns::destroy_stream;             \
+    r.copy_to_device_async = ns::copy_to_device_async; \
+    r.create_event = ns::create_event;                 \
+    r.destroy_event = ns::destroy_event;               \
+    r.record_event = ns::record_event;                 \
+    r.stream_wait_event = ns::stream_wait_event;       \
+    r.event_done = ns::event_done;                     \
+    r.synchronize_event = ns::synchronize_event;       \
+    return r;                                          \
   }()
 
 }  // namespace ember::kernels

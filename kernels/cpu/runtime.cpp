@@ -1,11 +1,13 @@
 // The CPU as a device: host memory through the same caching allocator as CUDA's
 // (engine/caching_allocator.h). Caching matters on the CPU too: a fresh large block comes
 // from mmap and costs a page fault per 4 KiB on first touch, which made an elementwise add
-// three times slower than the kernel itself. Plain memcpy; no streams.
+// three times slower than the kernel itself. Plain memcpy; no streams, and no events: every
+// copy is complete when it returns.
 #include <cstdlib>  // std::aligned_alloc, std::free
 #include <cstring>  // memcpy, strncpy
 
 #include "engine/caching_allocator.h"  // CachingAllocator
+#include "engine/error.h"              // OutOfMemoryError, str_cat
 #include "kernels/cpu/cpu_kernels.h"   // declarations
 
 namespace ember::cpu {
@@ -60,6 +62,39 @@ Stream stream(int) {
   return nullptr;
 }
 void synchronize(int) {}
+
+// ---- asynchronous copies: on the CPU everything is done the moment it is asked for ----------
+
+void* allocate_pinned(int, size_t bytes) {
+  if (bytes == 0) return nullptr;
+  // aligned_alloc wants a multiple of the alignment
+  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  void* ptr = std::aligned_alloc(kAlignment, rounded);
+  if (!ptr)
+    throw OutOfMemoryError(str_cat("cpu is out of memory: tried to allocate ", bytes,
+                                   " bytes of host memory for copies"));
+  return ptr;
+}
+void free_pinned(int, void* ptr) {
+  std::free(ptr);
+}
+Stream create_stream(int) {
+  return nullptr;
+}
+void destroy_stream(int, Stream) {}
+void copy_to_device_async(int, void* dst, const void* src, size_t bytes, Stream) {
+  if (bytes) std::memcpy(dst, src, bytes);
+}
+DeviceRuntime::Event create_event(int) {
+  return nullptr;
+}
+void destroy_event(int, DeviceRuntime::Event) {}
+void record_event(int, DeviceRuntime::Event, Stream) {}
+void stream_wait_event(int, Stream, DeviceRuntime::Event) {}
+bool event_done(int, DeviceRuntime::Event) {
+  return true;
+}
+void synchronize_event(int, DeviceRuntime::Event) {}
 
 }  // namespace
 

@@ -4,7 +4,9 @@
 // Each device gets one stream and one caching allocator, created on first use and never
 // destroyed (tensors may outlive static destructors). Everything a kernel does runs on that
 // stream, in order, so the host never waits except where it must read a result: copies to or
-// from host memory, synchronize(), empty_cache().
+// from host memory, synchronize(), empty_cache(). The one exception is the DataLoader, which
+// copies batches from pinned memory on a stream of its own and orders it against the default
+// stream with events (the last section).
 //
 // The current device: the engine calls set_device(i) before it launches kernels for device i,
 // and kernels use whatever device is current. Runtime functions that take a device argument
@@ -235,6 +237,75 @@ void copy_bytes(int device, CopyKind kind, void* dst, const void* src, size_t by
   EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, direction, s));
   // Host memory may be pageable and freed as soon as we return: wait for the copy.
   if (kind != CopyKind::DeviceToDevice) EMBER_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+// ---- asynchronous copies: pinned memory, extra streams, events ------------------------------
+// The DataLoader's copy path: a worker fills pinned host memory, a copy queued on a stream of
+// its own moves it to the device while the default stream computes, and an event tells the
+// default stream when the batch has arrived. Destroy and free functions swallow errors (they
+// run in destructors, perhaps at exit when the driver is shutting down) rather than throw.
+
+using Event = DeviceRuntime::Event;
+
+void* allocate_pinned(int device, size_t bytes) {
+  if (bytes == 0) return nullptr;
+  DeviceGuard guard(device);
+  void* ptr = nullptr;
+  // Portable: pinned for every device, not just the current one.
+  EMBER_CUDA_CHECK(cudaHostAlloc(&ptr, bytes, cudaHostAllocPortable));
+  return ptr;
+}
+void free_pinned(int, void* ptr) {
+  if (ptr && cudaFreeHost(ptr) != cudaSuccess) cudaGetLastError();
+}
+
+Stream create_stream(int device) {
+  DeviceGuard guard(device);
+  cudaStream_t s = nullptr;
+  EMBER_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  return s;
+}
+void destroy_stream(int, Stream s) {
+  if (s && cudaStreamDestroy(static_cast<cudaStream_t>(s)) != cudaSuccess) cudaGetLastError();
+}
+
+void copy_to_device_async(int device, void* dst, const void* src, size_t bytes, Stream s) {
+  if (bytes == 0) return;
+  DeviceGuard guard(device);
+  EMBER_CUDA_CHECK(
+      cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, static_cast<cudaStream_t>(s)));
+}
+
+Event create_event(int device) {
+  DeviceGuard guard(device);
+  cudaEvent_t e = nullptr;
+  // No timing: a lighter event, used only for ordering.
+  EMBER_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return e;
+}
+void destroy_event(int, Event e) {
+  if (e && cudaEventDestroy(static_cast<cudaEvent_t>(e)) != cudaSuccess) cudaGetLastError();
+}
+void record_event(int device, Event e, Stream s) {
+  DeviceGuard guard(device);
+  EMBER_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(e), static_cast<cudaStream_t>(s)));
+}
+void stream_wait_event(int device, Stream s, Event e) {
+  DeviceGuard guard(device);
+  EMBER_CUDA_CHECK(
+      cudaStreamWaitEvent(static_cast<cudaStream_t>(s), static_cast<cudaEvent_t>(e), 0));
+}
+bool event_done(int, Event e) {
+  const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(e));
+  if (status == cudaErrorNotReady) {
+    cudaGetLastError();  // "not ready" is an answer, not an error: leave nothing behind
+    return false;
+  }
+  EMBER_CUDA_CHECK(status);
+  return true;
+}
+void synchronize_event(int, Event e) {
+  EMBER_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(e)));
 }
 
 }  // namespace
