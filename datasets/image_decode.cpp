@@ -23,7 +23,21 @@
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STBI_WRITE_NO_STDIO
+// stb_image_write 1.16's JPEG bit writer (stbiw__jpg_writeBits) shifts a negative int left:
+// undefined in C++17, though compilers all do the obvious thing and C++20 defines it. The
+// sanitizer build (EMBER_SANITIZE) stops there, so that one function is built without the
+// shift check. The macro renames it and puts the attribute before its name: in its definition
+// the attribute applies; before its calls GCC ignores it with a warning, silenced here.
+#if defined(__GNUC__) && !defined(__clang__)
+#define stbiw__jpg_writeBits __attribute__((no_sanitize("shift"))) jpeg_write_bits_unchecked
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wattributes"
 #include <stb_image_write.h>
+#pragma GCC diagnostic pop
+#undef stbiw__jpg_writeBits
+#else
+#include <stb_image_write.h>
+#endif
 
 // stbi_failure_reason() is a global unless stb can make it thread-local; decoders run on
 // several threads at once, so a shared one would report another thread's reason.
@@ -98,6 +112,77 @@ std::string png_chunk_problem(const uint8_t* bytes, size_t size) {
   return "truncated: the PNG ends without its IEND chunk";
 }
 
+// Walks a JPEG's segments (0xFF, marker, 2-byte length, contents; after a start-of-scan, the
+// entropy-coded data up to the next marker) the way stb_image does, and checks its Huffman
+// tables: what is wrong, or "" when nothing is. stb_image 2.27 writes past its tables when a
+// table claims more than 256 codes, and decodes a scan with a table never defined (memory it
+// never set), so such files must not reach it. Like stb, the walk skips stray bytes between
+// segments and reads bytes past the end of the file as zeros. Other faults, a cut-off file
+// included, are left to stb, which reports them without harm.
+std::string jpeg_segment_problem(const uint8_t* bytes, size_t size) {
+  auto byte_at = [&](size_t i) -> size_t { return i < size ? bytes[i] : 0; };
+  bool defined[2][4] = {};  // [DC, AC][table id]: set by a DHT segment
+  bool progressive = false;
+  size_t position = 2;  // after the start-of-image marker
+  while (position + 1 < size) {
+    const size_t marker = bytes[position + 1];
+    if (bytes[position] != 0xFF || marker == 0xFF) {  // a stray byte, or fill before a marker
+      ++position;
+      continue;
+    }
+    if (marker == 0xD9) return "";                               // end of image
+    if ((marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) {  // RSTn, TEM: no length
+      position += 2;
+      continue;
+    }
+    const size_t end = position + 2 + (byte_at(position + 2) << 8 | byte_at(position + 3));
+    if (marker == 0xC2) progressive = true;  // start of a progressive frame
+    if (marker == 0xC4) {  // DHT: tables of (class << 4 | id, 16 code counts, the symbols)
+      for (size_t table = position + 4; table < end && table < size;) {
+        size_t codes = 0;
+        for (size_t i = 1; i <= 16; ++i) codes += byte_at(table + i);
+        if (codes > 256) {
+          return str_cat("corrupt JPEG: Huffman table at byte ", table, " has ", codes,
+                         " codes (at most 256)");
+        }
+        if (table + 17 > end) {
+          return str_cat("corrupt JPEG: Huffman table at byte ", table, " is cut short");
+        }
+        const size_t table_class = byte_at(table) >> 4, id = byte_at(table) & 15;
+        if (table_class <= 1 && id <= 3) defined[table_class][id] = true;  // else stb refuses
+        table += 17 + codes;
+      }
+    }
+    if (marker == 0xDA) {  // SOS: components, each (id, DC table << 4 | AC table); then the
+                           // spectral range start, end, and the approximation bits
+      const size_t components = byte_at(position + 4);
+      const size_t spectral_start = byte_at(position + 5 + 2 * components);
+      const size_t refining = byte_at(position + 7 + 2 * components) >> 4;
+      // Baseline scans use both tables; progressive DC scans the DC table (none when
+      // refining), progressive AC scans the AC table.
+      const bool uses_dc = !progressive || (spectral_start == 0 && refining == 0);
+      const bool uses_ac = !progressive || spectral_start > 0;
+      for (size_t k = 0; k < components; ++k) {
+        const size_t tables = byte_at(position + 6 + 2 * k);
+        const size_t dc = tables >> 4, ac = tables & 15;
+        if ((uses_dc && dc <= 3 && !defined[0][dc]) || (uses_ac && ac <= 3 && !defined[1][ac])) {
+          return str_cat("corrupt JPEG: the scan at byte ", position,
+                         " uses a Huffman table that was never defined");
+        }
+      }
+    }
+    position = end;
+    if (marker == 0xDA) {  // skip the entropy-coded data (in it, 0xFF 0x00 is a byte)
+      while (position + 1 < size &&
+             !(bytes[position] == 0xFF && bytes[position + 1] != 0x00 &&
+               !(bytes[position + 1] >= 0xD0 && bytes[position + 1] <= 0xD7))) {
+        ++position;
+      }
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 void decode_image(const uint8_t* bytes, size_t size, int channels, Image& out,
@@ -109,10 +194,9 @@ void decode_image(const uint8_t* bytes, size_t size, int channels, Image& out,
   const bool is_png = size >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
   const bool is_jpeg = size >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
   EMBER_CHECK(is_png || is_jpeg, name, ": cannot decode: neither a JPEG nor a PNG file");
-  if (is_png) {
-    const std::string problem = png_chunk_problem(bytes, size);
-    EMBER_CHECK(problem.empty(), name, ": cannot decode: ", problem);
-  }
+  const std::string problem =
+      is_png ? png_chunk_problem(bytes, size) : jpeg_segment_problem(bytes, size);
+  EMBER_CHECK(problem.empty(), name, ": cannot decode: ", problem);
   int width = 0, height = 0, channels_in_file = 0;
   // A few of stb's failures set no reason; clear this thread's last one so that it is not
   // reported for this file.

@@ -71,12 +71,44 @@ std::vector<uint8_t> damaged_png_pixels(std::vector<uint8_t> png) {
   return png;
 }
 
-// A JPEG whose first Huffman table (DHT segment) claims impossible code counts: the failure
-// comes from stb's JPEG decoder.
-std::vector<uint8_t> damaged_jpeg_tables(std::vector<uint8_t> jpeg) {
+// A JPEG whose first Huffman table (DHT segment) claims 16 × 255 codes: stb_image 2.27 would
+// write past its tables, so ember catches it first.
+std::vector<uint8_t> overfull_jpeg_table(std::vector<uint8_t> jpeg) {
   for (size_t i = 0; i + 1 < jpeg.size(); ++i) {
     if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xC4) {
       for (size_t j = i + 5; j < i + 21; ++j) jpeg[j] = 0xFF;
+      break;
+    }
+  }
+  return jpeg;
+}
+
+// A JPEG whose first Huffman table keeps its number of codes but can no longer be a prefix
+// code (two codes of 1 bit leave no room for longer ones): the failure comes from stb's JPEG
+// decoder. The table is the standard luminance DC one (counts 0, 1, 5, 1, ...).
+std::vector<uint8_t> impossible_jpeg_code(std::vector<uint8_t> jpeg) {
+  for (size_t i = 0; i + 1 < jpeg.size(); ++i) {
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xC4) {
+      REQUIRE(jpeg[i + 5] == 0);  // codes of 1 bit
+      REQUIRE(jpeg[i + 7] >= 2);  // codes of 3 bits
+      jpeg[i + 5] += 2;
+      jpeg[i + 7] -= 2;
+      break;
+    }
+  }
+  return jpeg;
+}
+
+// A JPEG whose second Huffman table (AC table 0, the luminance one) is relabelled as DC table 0:
+// the scans then use an AC table that was never defined.
+std::vector<uint8_t> missing_jpeg_table(std::vector<uint8_t> jpeg) {
+  for (size_t i = 0; i + 1 < jpeg.size(); ++i) {
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xC4) {
+      size_t codes = 0;
+      for (size_t j = i + 5; j < i + 21; ++j) codes += jpeg[j];
+      const size_t second = i + 4 + 17 + codes;
+      REQUIRE(jpeg[second] == 0x10);  // AC, id 0
+      jpeg[second] = 0x00;
       break;
     }
   }
@@ -234,8 +266,14 @@ TEST_CASE("broken image files give errors naming the file and the reason") {
         "garbage.jpg: cannot decode: neither a JPEG nor a PNG file");
   CHECK(decode_error({}, "empty.png") == "empty.png: cannot decode: empty file");
 
-  CHECK(decode_error(damaged_jpeg_tables(jpeg), "tables.jpg") ==
-        "tables.jpg: cannot decode: bad code lengths");
+  CHECK(contains(decode_error(overfull_jpeg_table(jpeg), "overfull.jpg"),
+                 "overfull.jpg: cannot decode: corrupt JPEG: Huffman table at byte "));
+  CHECK(contains(decode_error(overfull_jpeg_table(jpeg), "overfull.jpg"),
+                 " has 4080 codes (at most 256)"));
+  CHECK(contains(decode_error(missing_jpeg_table(jpeg), "table.jpg"),
+                 " uses a Huffman table that was never defined"));
+  CHECK(decode_error(impossible_jpeg_code(jpeg), "code.jpg") ==
+        "code.jpg: cannot decode: bad code lengths");
 
   CHECK(contains(error_of([&] { decode_image_file(folder.file("missing.png"), 3, image); }),
                  "missing.png: cannot open: No such file or directory"));
@@ -260,7 +298,7 @@ TEST_CASE("decoding on several threads at once keeps each thread's result and re
   decode_image(jpeg, 3, jpeg_reference, "reference.jpg");
   // Two failures whose reasons come from stb itself, different for each.
   const std::vector<uint8_t> bad_png = damaged_png_pixels(png);
-  const std::vector<uint8_t> bad_jpeg = damaged_jpeg_tables(jpeg);
+  const std::vector<uint8_t> bad_jpeg = impossible_jpeg_code(jpeg);
   auto error_alone = [](const std::vector<uint8_t>& bytes, const std::string& name) {
     Image image;
     return error_of([&] { decode_image(bytes, 3, image, name); });
