@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 
+#include "datasets/archive.h"  // read_file_bytes
 #include "engine/error.h"
 
 // stb_image and stb_image_write are compiled here and nowhere else, private to this file
@@ -220,19 +221,6 @@ void decode_image(const uint8_t* bytes, size_t size, int channels, Image& out,
   }
   out.resize(height, width, channels);
   std::memcpy(out.pixels.data(), decoded.get(), out.bytes());
-}
-
-std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  EMBER_CHECK(file != nullptr, path, ": cannot open: ", std::strerror(errno));
-  std::vector<uint8_t> bytes;
-  uint8_t chunk[1 << 16];
-  size_t got;
-  while ((got = std::fread(chunk, 1, sizeof(chunk), file.get())) > 0) {
-    bytes.insert(bytes.end(), chunk, chunk + got);
-  }
-  EMBER_CHECK(!std::ferror(file.get()), path, ": cannot read: ", std::strerror(errno));
-  return bytes;
 }
 
 void decode_image_file(const std::string& path, int channels, Image& out) {

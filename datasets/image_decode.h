@@ -31,9 +31,6 @@ inline void decode_image(const std::vector<uint8_t>& bytes, int channels, Image&
 // Errors name `path`.
 void decode_image_file(const std::string& path, int channels, Image& out);
 
-// The whole file at `path`, or an ember::Error naming it.
-std::vector<uint8_t> read_file_bytes(const std::string& path);
-
 // Encodes an image with 1 to 4 channels (grey, grey + alpha, RGB, RGBA) as PNG (lossless) or
 // JPEG (`quality` in 1..100; alpha is dropped).
 std::vector<uint8_t> encode_png(const Image& image);

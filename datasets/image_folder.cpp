@@ -16,6 +16,7 @@
 #include <thread>
 #include <utility>
 
+#include "datasets/archive.h"  // read_file_bytes
 #include "datasets/image_decode.h"
 #include "engine/error.h"
 

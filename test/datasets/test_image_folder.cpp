@@ -185,7 +185,7 @@ TEST_CASE("a corrupt image fails when loaded naming the file") {
             ": cannot decode: neither a JPEG nor a PNG file");
   // The file vanishing after listing is named too.
   fs::remove(root.path / "cat" / "0001.png");
-  CHECK(contains(error_of([&] { data.load_image(0, image); }), "0001.png: cannot open"));
+  CHECK(contains(error_of([&] { data.load_image(0, image); }), "0001.png: no such file"));
 }
 
 TEST_CASE("skip_bad_images leaves out the images that do not decode and names them") {
