@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "datasets/cifar10.h"
 #include "datasets/image_folder.h"
 #include "temporary_files.h"
 
@@ -66,6 +67,25 @@ TEST_CASE("the cifar10 jpeg copy loads 60000 images that agree with pillow") {
     // Classes follow one another: example 5000·label + n is <class>/<n as four digits>.jpg.
     CHECK(train.label(static_cast<size_t>(label) * 5000) == label);
     CHECK(train.label(static_cast<size_t>(label) * 5000 + 4999) == label);
+  }
+
+  // The binary writer (what `ember_data cifar-from-folder` runs) and the binary reader give back
+  // the folder's images and labels byte for byte, through the format detection of load_cifar10.
+  {
+    start = std::chrono::steady_clock::now();
+    const TrainTest detected = load_cifar10(folder.path.string());
+    ember::test::TemporaryDirectory binary(shared_memory ? "/dev/shm/ember-cifar10-bin"
+                                                         : "ember-cifar10-bin");
+    write_cifar10_bin(binary.path.string(), detected);
+    const TrainTest reread = load_cifar10(binary.path.string());
+    MESSAGE("folder -> cifar-10-batches-bin -> memory in " << seconds_since(start) << " s");
+    REQUIRE(find_cifar10(binary.path.string()).format == Cifar10Format::Binary);
+    const auto& binary_train = dynamic_cast<const InMemoryImageDataset&>(*reread.train);
+    const auto& binary_test = dynamic_cast<const InMemoryImageDataset&>(*reread.test);
+    CHECK(binary_train.pixels() == train.pixels());
+    CHECK(binary_train.labels() == train_labels);
+    CHECK(binary_test.pixels() == test.pixels());
+    CHECK(binary_test.labels() == test_labels);
   }
 
   // Three images decoded by Pillow (libjpeg) for comparison. JPEG decoders may differ by a few
