@@ -5,7 +5,8 @@
 #   make test            build, then run the test suite through ctest
 #   make CUDA=0 test     the same without any CUDA toolkit (CPU-only ember)
 #   make gpu-check       on a machine with a GPU: every test including CUDA ones, plus a report
-#   make bench           build and run the kernel benchmarks (figures, never a pass/fail)
+#   make bench           build and run the kernel and input-pipeline benchmarks (figures, never
+#                        a pass/fail)
 #   make sanitize        CPU-only build under AddressSanitizer + UBSan, unit tests
 #   make format          clang-format every source file in place (format-check: CI's check)
 #   make clean           remove build/ and bin/
@@ -71,6 +72,7 @@ gpu-check:
 
 bench: build
 	@bin/bench_kernels
+	@bin/bench_loader
 
 format:
 	@clang-format -i $(SOURCES)

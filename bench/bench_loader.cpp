@@ -1,7 +1,7 @@
 // bin/bench_loader: how fast the DataLoader feeds a training loop. Figures, never a pass/fail.
 //
 //   (a) CIFAR-10-sized images held in memory (50,000 × 32×32×3: synthetic pixels, or the real
-//       training set with --cifar ROOT, an image folder ROOT/train/<class>/*.jpg), through
+//       training set with --cifar PATH, in any form load_cifar10 reads), through
 //       RandomCrop(32, 32, padding 4) + RandomHorizontalFlip + Normalize, batches of 256, with
 //       0, 1 and 2 workers: images/s. Target: 50,000 images/s on 2 cores.
 //   (b) JPEG files decoded on the workers, then RandomResizedCrop(224, 224) + RandomHorizontalFlip
@@ -29,7 +29,8 @@
 #include "datasets/data_loader.h"   // DataLoader
 #include "datasets/dataset.h"       // InMemoryImageDataset
 #include "datasets/image_decode.h"  // write_jpeg
-#include "datasets/image_folder.h"  // ImageFolder, load_cifar10_image_folder
+#include "datasets/cifar10.h"       // load_cifar10
+#include "datasets/image_folder.h"  // ImageFolder
 #include "datasets/sampler.h"       // RandomSampler
 #include "datasets/synthetic.h"     // SyntheticDataset
 #include "datasets/transforms.h"    // the augmentations
@@ -56,7 +57,7 @@ std::shared_ptr<const Transform> cifar_augmentation() {
 
 // 50,000 CIFAR-sized images in memory: the real ones from an image folder, or noise.
 std::shared_ptr<const Dataset> cifar_sized_images(const std::string& cifar_root, size_t count) {
-  if (!cifar_root.empty()) return load_cifar10_image_folder(cifar_root).train;
+  if (!cifar_root.empty()) return load_cifar10(cifar_root).train;
   SyntheticDataset synthetic(count, 32, 32, 3, 10, 1);
   std::vector<uint8_t> pixels(count * 32 * 32 * 3);
   std::vector<int64_t> labels(count);
@@ -273,7 +274,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--cifar", cifar_root,
-                 "a CIFAR-10 image folder (ROOT/train/<class>/*.jpg) instead of synthetic images");
+                 "CIFAR-10 in any form ember reads (batches, archive, image folder) instead of "
+                 "synthetic images");
   app.add_option("--folder", jpeg_folder,
                  "an image folder (ROOT/<class>/*.jpg) for (b) instead of generated JPEGs");
   app.add_option("--jpegs", jpegs, "JPEGs to generate for (b) when no --folder is given")

@@ -2,7 +2,8 @@
 # make gpu-check: on a machine with a GPU, build ember with CUDA for that GPU, run every test
 # (the CUDA-against-CPU comparisons included), run the kernel benchmarks, and write
 # reports/gpu-check.md and reports/gpu-check.json (device, commit, test summary, each CUDA op's
-# largest error against the CPU, benchmark figures). Exits non-zero if a test failed.
+# largest error against the CPU, benchmark figures, the input pipeline's figures). Exits
+# non-zero if a test failed.
 #
 # Works on a normal Debian machine (packages from scripts/setup.sh) and on a GPU machine that
 # has only CUDA and PyTorch, when .deps/debs was carried along (docs/gpu.md).
@@ -42,6 +43,11 @@ test_seconds=$(( $(date +%s) - start ))
 
 bin/ember_info 2>&1 | tee reports/ember_info.log
 bin/bench_kernels --json reports/bench.json 2>&1 | tee reports/bench.log
+# The input pipeline, and the share of a ResNet-18 step spent waiting for data; on the real
+# CIFAR-10 when its JPEG copy was carried along (EMBER_CIFAR10=<folder or archive>).
+loader_flags=(--device cuda)
+[[ -n "${EMBER_CIFAR10:-}" ]] && loader_flags+=(--cifar "$EMBER_CIFAR10")
+bin/bench_loader "${loader_flags[@]}" 2>&1 | tee reports/bench_loader.log
 
 python3 scripts/gpu_report.py --commit "$commit" --arch "$arch" \
   --build-seconds "$build_seconds" --test-seconds "$test_seconds" --test-status "$test_status"

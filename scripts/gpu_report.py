@@ -3,7 +3,7 @@
 
 Reads what scripts/gpu_check.sh left in reports/: ctest.log (the test summary),
 gpu-ops.jsonl (one line per CUDA-against-CPU case, written through test/cuda_compare.h) and
-bench.json (bin/bench_kernels). Standard library only: the GPU machine has no extra packages.
+bench.json (bin/bench_kernels) and bench_loader.log (bin/bench_loader). Standard library only: the GPU machine has no extra packages.
 """
 import argparse
 import json
@@ -99,6 +99,10 @@ def main():
             ceiling = (f"{b['ceiling']:.1f} {b['unit']} ({b['ceiling_name']}, "
                        f"{100 * b['value'] / b['ceiling']:.0f}%)" if b["ceiling"] > 0 else "")
             lines.append(f"| {b['device']} | {b['benchmark']} | {b['value']:.2f} {b['unit']} | {ceiling} |")
+    loader_log = REPORTS / "bench_loader.log"
+    if loader_log.exists():
+        lines += ["", "## Input pipeline (bin/bench_loader)", "", "```",
+                  loader_log.read_text(errors="replace").rstrip(), "```"]
     (REPORTS / "gpu-check.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines[:7]))
     print(f"gpu-check: wrote {REPORTS / 'gpu-check.md'} and gpu-check.json")
