@@ -24,6 +24,14 @@ inline std::vector<uint8_t> bytes_of(const std::string& text) {
   return std::vector<uint8_t>(text.begin(), text.end());
 }
 
+// "1f8b08" -> {0x1f, 0x8b, 0x08}: files Python wrote, pasted into tests as hex.
+inline std::vector<uint8_t> from_hex(const std::string& hex) {
+  std::vector<uint8_t> bytes;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    bytes.push_back(static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  return bytes;
+}
+
 // ---- tar ----------------------------------------------------------------------------------
 
 struct TarEntry {

@@ -12,17 +12,11 @@ using namespace ember::data;
 using ember::test::bytes_of;
 using ember::test::contains;
 using ember::test::error_of;
+using ember::test::from_hex;
 using ember::test::TemporaryDirectory;
 using ember::test::write_bytes;
 
 namespace {
-
-std::vector<uint8_t> from_hex(const std::string& hex) {
-  std::vector<uint8_t> bytes;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2)
-    bytes.push_back(static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  return bytes;
-}
 
 // /usr/bin/python3 -c "import gzip; print(gzip.compress(b'ember reads gzip\n' * 4,
 //                                                       mtime=0).hex())"

@@ -14,16 +14,10 @@ using namespace ember::data;
 using ember::test::bytes_of;
 using ember::test::contains;
 using ember::test::error_of;
+using ember::test::from_hex;
 using Kind = PickleValue::Kind;
 
 namespace {
-
-std::vector<uint8_t> from_hex(const std::string& hex) {
-  std::vector<uint8_t> bytes;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2)
-    bytes.push_back(static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  return bytes;
-}
 
 // Python 2.7's cPickle.dumps(d, 2) of
 //   d = {'batch_label': 'training batch 1 of 5', 'labels': [6, 9, 300, 70000],
