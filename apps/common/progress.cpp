@@ -1,0 +1,3 @@
+#include "apps/common/progress.h"
+
+namespace ember::app {}  // namespace ember::app

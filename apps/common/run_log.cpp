@@ -1,0 +1,3 @@
+#include "apps/common/run_log.h"
+
+namespace ember::app {}  // namespace ember::app

@@ -1,0 +1,3 @@
+#include "apps/common/svg_plot.h"
+
+namespace ember::app {}  // namespace ember::app
