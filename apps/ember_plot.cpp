@@ -24,11 +24,12 @@ int main(int argc, char** argv) {
                  "files")
       ->required();
   app.add_option("-o,--output", output, "the SVG file to write")->capture_default_str();
-  std::string metrics;
-  for (const std::string& name : overlay_metrics()) metrics += (metrics.empty() ? "" : ", ") + name;
+  std::string columns;
+  for (const std::string& name : overlay_metrics())
+    if (name != "loss" && name != "acc") columns += (columns.empty() ? "" : ", ") + name;
   app.add_option("--metric", metric,
-                 "what to draw: a column of epochs.csv (" + metrics +
-                     "); loss: train and test loss; acc: train and test top-1")
+                 "what to draw: a column of epochs.csv (" + columns +
+                     "), or loss (train and test loss), or acc (train and test top-1)")
       ->capture_default_str();
   app.add_option("--title", title, "the chart's title (default: the metric's name)");
   app.footer(

@@ -1,25 +1,28 @@
-// The chart is laid out in pixels of a fixed 720 × 440 picture:
+// The chart is laid out in pixels of a 720 × 440 picture:
 //
-//   +---------------------------------------------------------------+
-//   |                            title                              |
-//   |  y   +------------------------------------------+  +--------+ |
-//   |  l   | plot area: grid, one polyline per series |  | legend | |
-//   |  a   |                                +-------+ |  +--------+ |
-//   |  b   |                                |legend | |  (outside   |
-//   |  e   |                                +-------+ |   only when |
-//   |  l   +------------------------------------------+   every     |
-//   |       x ticks                x label                corner of |
-//   +----------------------------------------------------- the plot -+
-//                                                         holds data)
+//   +----------------------------------------------------+
+//   |                       title                        |
+//   |  y   +-------------------------------------------+ |
+//   |  l   | plot area: grid, one polyline per series  | |
+//   |  a   |                              +----------+ | |
+//   |  b   |                              |  legend  | | |
+//   |  e   |                              +----------+ | |
+//   |  l   +-------------------------------------------+ |
+//   |       x ticks          x label                     |
+//   +----------------------------------------------------+
+//
 // The legend goes into the first corner of the plot area where it covers no data (top right,
-// bottom right, top left, bottom left); when each would, the plot area narrows and the legend
-// stands beside it. Data map to pixels linearly: x from the smallest to the largest x of the
-// data, widened by 2% at each end; y from the lowest to the highest tick, which is the data
-// range widened by 4% at each end and rounded outwards to the tick step (never across zero,
-// never past the chart's y limits).
+// bottom right, top left, bottom left). When every corner holds data it stands to the right of
+// the plot area instead, and the picture grows wider by its width.
+//
+// Data map to pixels linearly: x from the smallest to the largest x of the data, widened by 2%
+// at each end; y from the lowest to the highest tick, which is the data range widened by 4% at
+// each end and rounded outwards to the tick step (never across zero, never past the chart's y
+// limits).
 #include "apps/common/svg_plot.h"
 
 #include <algorithm>
+#include <cctype>  // islower, isdigit
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -45,12 +48,25 @@ const char* const kPalette[] = {"#0072B2", "#D55E00", "#009E73", "#E69F00",
                                 "#CC79A7", "#56B4E9", "#000000", "#F0E442"};
 constexpr int kPaletteSize = sizeof kPalette / sizeof kPalette[0];
 
-// An estimate of the width of `text` in a sans-serif font: SVG cannot measure text, and the
-// layout only needs to leave room for it. Counts UTF-8 characters, not bytes.
+// An estimate of the width of `text` in a sans-serif font (DejaVu Sans, a little generous): SVG
+// cannot measure text, and the layout only needs to leave room for it. Widths in ems by kind of
+// character; anything outside ASCII counts as a capital.
 double text_width(const std::string& text, double font_size) {
-  size_t characters = 0;
-  for (unsigned char c : text) characters += (c & 0xC0) != 0x80;
-  return static_cast<double>(characters) * font_size * 0.62;
+  double ems = 0;
+  for (unsigned char c : text) {
+    if ((c & 0xC0) == 0x80) continue;  // a UTF-8 continuation byte
+    if (c == ' ' || c == '.' || c == ',' || c == ':' || c == ';' || c == '\'' || c == '|' ||
+        c == 'i' || c == 'j' || c == 'l' || c == '!')
+      ems += 0.32;
+    else if (c == 'f' || c == 't' || c == 'r' || c == '(' || c == ')' || c == '[' || c == ']' ||
+             c == '-' || c == '/')
+      ems += 0.42;
+    else if (std::islower(c) || std::isdigit(c))
+      ems += c == 'm' || c == 'w' ? 0.92 : 0.64;
+    else
+      ems += 0.76;
+  }
+  return ems * font_size;
 }
 
 std::string number(double value) {
@@ -103,22 +119,28 @@ class ChartDrawing {
       }
       if (!series.label.empty()) legend_.push_back(s);
     }
-    if (!has_data_) x_ = {0, 1}, y_ = {0, 1}, integer_x_ = false;
-    choose_axes();
+    if (has_data_) {
+      choose_axes();
+    } else {  // empty axes from 0 to 1
+      x_ = y_ = {0, 1};
+      x_step_ = y_step_ = 0.2;
+      x_ticks_ = y_ticks_ = nice_ticks(0, 1);
+    }
   }
 
   std::string svg() {
     lay_out();
     std::string out;
-    out += str_cat("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", kWidth, "\" height=\"",
-                   kHeight, "\" viewBox=\"0 0 ", kWidth, " ", kHeight,
+    out += str_cat("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", width_, "\" height=\"",
+                   height_, "\" viewBox=\"0 0 ", width_, " ", height_,
                    "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"",
                    kFontSize, "\">\n");
     out += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
     if (!chart_.title.empty())
-      out += str_cat("<text class=\"title\" x=\"", number(kWidth / 2), "\" y=\"26\" font-size=\"",
-                     kTitleSize, "\" font-weight=\"bold\" text-anchor=\"middle\">",
-                     xml_escape(chart_.title), "</text>\n");
+      out += str_cat("<text class=\"title\" x=\"", number(plot_.left + plot_.width / 2),
+                     "\" y=\"26\" font-size=\"", kTitleSize,
+                     "\" font-weight=\"bold\" text-anchor=\"middle\">", xml_escape(chart_.title),
+                     "</text>\n");
     draw_axes(out);
     draw_series(out);
     draw_legend(out);
@@ -206,9 +228,11 @@ class ChartDrawing {
         }
       }
     }
-    // Every corner holds data: the legend stands to the right of a narrower plot.
-    plot_.width -= legend_width_ + 14;
+    // Every corner holds data: the legend stands to the right of the plot area, in a picture
+    // widened for it (and made taller if the legend is taller than the plot area).
     legend_box_ = {plot_.left + plot_.width + 14, plot_.top, legend_width_, legend_height_};
+    width_ = std::ceil(legend_box_.left + legend_box_.width + 16);
+    height_ = std::max(height_, std::ceil(legend_box_.top + legend_box_.height + 16));
   }
 
   // Whether any line or marker would be under `box` (grown by a few pixels for the line width
@@ -349,7 +373,8 @@ class ChartDrawing {
   std::vector<double> x_ticks_, y_ticks_;
   Rectangle plot_{}, legend_box_{};
   double legend_width_ = 0, legend_height_ = 0;
-  std::vector<size_t> legend_;  // the series with a label, in order
+  double width_ = kWidth, height_ = kHeight;  // of the whole picture
+  std::vector<size_t> legend_;                // the series with a label, in order
 };
 
 }  // namespace
