@@ -21,13 +21,11 @@ namespace {
 
 constexpr size_t kColumns = 10;
 
-// The nine figures of a record in the order of the CSV columns after "epoch".
-double* figures(EpochRecord& r, size_t column) {
-  double* fields[kColumns - 1] = {&r.train_loss, &r.val_loss, &r.test_loss,
-                                  &r.train_acc,  &r.val_acc,  &r.test_acc,
-                                  &r.test_acc5,  &r.epoch_s,  &r.ms_per_step};
-  return fields[column - 1];
-}
+// The record's figures in the order of the CSV columns after "epoch".
+constexpr double EpochRecord::*kFigures[kColumns - 1] = {
+    &EpochRecord::train_loss, &EpochRecord::val_loss, &EpochRecord::test_loss,
+    &EpochRecord::train_acc,  &EpochRecord::val_acc,  &EpochRecord::test_acc,
+    &EpochRecord::test_acc5,  &EpochRecord::epoch_s,  &EpochRecord::ms_per_step};
 
 std::string trim(const std::string& text) {
   const size_t begin = text.find_first_not_of(" \t");
@@ -69,10 +67,10 @@ std::string format_csv_number(double value) {
 
 void write_epoch_csv(const std::string& path, const std::vector<EpochRecord>& records) {
   std::string text = epoch_csv_header() + "\n";
-  for (EpochRecord record : records) {
+  for (const EpochRecord& record : records) {
     text += std::to_string(record.epoch);
     for (size_t column = 1; column < kColumns; ++column)
-      text += "," + format_csv_number(*figures(record, column));
+      text += "," + format_csv_number(record.*kFigures[column - 1]);
     text += "\n";
   }
   write_text_atomically(path, text);
@@ -115,7 +113,7 @@ std::vector<EpochRecord> read_epoch_csv(const std::string& path) {
         const std::string name = split_commas(epoch_csv_header())[column];
         fail(str_cat(name, " \"", cell, "\" is not a number"));
       }
-      *figures(record, column) = value;
+      record.*kFigures[column - 1] = value;
     }
     records.push_back(record);
   }

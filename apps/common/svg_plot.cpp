@@ -157,8 +157,9 @@ class ChartDrawing {
     // A little room at both ends, so that the first and last markers clear the frame.
     const double x_pad = (x_.high - x_.low) * 0.02;
     x_ = {x_.low - x_pad, x_.high + x_pad};
-    x_ticks_ = nice_ticks(x_.low, x_.high, 6, integer_x_);
-    x_step_ = nice_step(x_.low, x_.high, 6, integer_x_);
+    // The x axis is wider than the y axis is tall: room for a few more ticks.
+    x_ticks_ = nice_ticks(x_.low, x_.high, 8, integer_x_);
+    x_step_ = nice_step(x_.low, x_.high, 8, integer_x_);
 
     Range data = y_;
     Range padded = data;

@@ -300,7 +300,8 @@ TEST_CASE("nice ticks are 1 2 or 5 times a power of ten and cover the range") {
 TEST_CASE("fractional x values get decimal ticks and the y ticks cover the padded data") {
   Chart chart{"", "x", "y", {series("s", {0.5, 0.75, 1.0, 1.25}, {3, 9, 12, 17})}};
   const std::string svg = render_svg(chart);
-  CHECK(tick_labels(svg, "x-ticks") == std::vector<std::string>{"0.6", "0.8", "1.0", "1.2"});
+  CHECK(tick_labels(svg, "x-ticks") ==
+        std::vector<std::string>{"0.5", "0.6", "0.7", "0.8", "0.9", "1.0", "1.1", "1.2"});
   // 3..17 widened by 0.56 each side, rounded out to steps of 5: 0..20.
   CHECK(tick_labels(svg, "y-ticks") == std::vector<std::string>{"0", "5", "10", "15", "20"});
   CHECK(!contains(svg, "class=\"title\""));
