@@ -8,26 +8,13 @@
 #include <vector>
 
 #include "support.h"
+#include "temporary_files.h"  // error_of, contains
 
 using namespace ember;
 using ember::test::check_close;
+using ember::test::contains;
+using ember::test::error_of;
 using ember::test::f64;
-
-namespace {
-// The message of the ember::Error that `body` throws ("" if none).
-template <typename Body>
-std::string error_of(Body&& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-}  // namespace
 
 TEST_CASE("creation ops fill shape dtype and values") {
   Tensor z = zeros({2, 3});

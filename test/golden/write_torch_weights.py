@@ -23,7 +23,6 @@ import os
 import sys
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,25 +32,8 @@ import safetensors_io  # noqa: E402  (the reader/writer next to this file)
 OUTPUT_DIR = os.path.join(HERE, "data", "interop")
 
 
-class Net(nn.Module):
-    """The CNN of PyTorch's CIFAR-10 tutorial, with its names."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
+# The tutorial's CNN, with its names: one definition, in make_golden.py.
+from make_golden import CifarCNN as Net  # noqa: E402
 
 
 def main():
