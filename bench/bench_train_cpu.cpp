@@ -159,12 +159,13 @@ void bench_batch(int64_t batch, const std::string& optimizer_name, int warmup, i
     Tensor output;
     const double forward = median_seconds(warmup, steps, [&] { output = layer(input); });
     const Tensor grad = randn(output.shape());
-    const double backward = median_seconds(warmup, steps,
-                                           [&] {
-                                             Tensor y = layer(input);
-                                             y.backward(grad);
-                                           }) -
-                            forward;  // the timed body ran the forward again
+    Tensor y;
+    const double backward = median_seconds(
+        warmup, steps, [&] { y.backward(grad); },
+        [&] {
+          y = layer(input);
+          if (i > 0) input.set_grad(Tensor());  // a fresh input gradient, not a sum of all runs
+        });
     std::printf("  %-28s %9.3f %9.3f\n", layers[i].first.c_str(), forward * 1e3, backward * 1e3);
     forward_total += forward;
     backward_total += backward;
@@ -175,8 +176,12 @@ void bench_batch(int64_t batch, const std::string& optimizer_name, int warmup, i
     Tensor loss;
     const double forward =
         median_seconds(warmup, steps, [&] { loss = cross_entropy(logits, labels); });
-    const double backward =
-        median_seconds(warmup, steps, [&] { cross_entropy(logits, labels).backward(); }) - forward;
+    const double backward = median_seconds(
+        warmup, steps, [&] { loss.backward(); },
+        [&] {
+          loss = cross_entropy(logits, labels);
+          logits.set_grad(Tensor());
+        });
     std::printf("  %-28s %9.3f %9.3f\n", "cross-entropy", forward * 1e3, backward * 1e3);
     forward_total += forward;
     backward_total += backward;

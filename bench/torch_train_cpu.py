@@ -93,7 +93,11 @@ def bench_batch(batch, optimizer_name, warmup, steps):
 
         forward = median_seconds(warmup, steps, run_forward)
         grad = torch.randn(out["y"].shape)
-        backward = median_seconds(warmup, steps, lambda: out["y"].backward(grad), run_forward)
+        def setup_backward():
+            run_forward()
+            inp.grad = None  # a fresh input gradient, not a sum of all runs
+
+        backward = median_seconds(warmup, steps, lambda: out["y"].backward(grad), setup_backward)
         print(f"  {name:<28} {forward * 1e3:9.3f} {backward * 1e3:9.3f}")
         forward_total += forward
         backward_total += backward
@@ -105,7 +109,11 @@ def bench_batch(batch, optimizer_name, warmup, steps):
         out["loss"] = loss_fn(logits, labels)
 
     forward = median_seconds(warmup, steps, run_loss)
-    backward = median_seconds(warmup, steps, lambda: out["loss"].backward(), run_loss)
+    def setup_loss_backward():
+        run_loss()
+        logits.grad = None
+
+    backward = median_seconds(warmup, steps, lambda: out["loss"].backward(), setup_loss_backward)
     print(f"  {'cross-entropy':<28} {forward * 1e3:9.3f} {backward * 1e3:9.3f}")
     forward_total += forward
     backward_total += backward
