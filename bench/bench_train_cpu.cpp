@@ -99,7 +99,8 @@ void print_rate(const char* what, double seconds, int64_t batch) {
               images_per_s, kEpochImages / images_per_s);
 }
 
-void bench_batch(int64_t batch, const std::string& optimizer_name, int warmup, int steps) {
+void bench_batch(int64_t batch, const std::string& optimizer_name, int warmup, int steps,
+                 bool per_layer) {
   manual_seed(0);
   auto layers = mnist_cnn_layers();
   auto model = std::make_shared<nn::Sequential>();
@@ -152,6 +153,7 @@ void bench_batch(int64_t batch, const std::string& optimizer_name, int warmup, i
   std::printf("  %-28s %9.2f ms\n", "optimizer step + zero_grad",
               typical_of(&StepTimes::optimizer) * 1e3);
   print_rate("training step", step, batch);
+  if (!per_layer) return;
 
   // (b) per layer: forward, then backward from a random output gradient, on the activations
   // the model feeds that layer. The first layer's input needs no gradient (raw images), so its
@@ -213,13 +215,15 @@ int main(int argc, char** argv) {
   app.add_option("--optimizer", optimizer, "sgd (momentum 0.9) or adam")
       ->check(CLI::IsMember({"sgd", "adam"}));
   app.add_option("--warmup", warmup, "untimed runs first")->check(CLI::NonNegativeNumber);
+  bool per_layer = true;
+  app.add_flag("!--no-layers", per_layer, "only the whole steps, not the per-layer breakdown");
   app.add_flag("--fastest", report_fastest,
                "print the fastest run instead of the median (for a busy machine)");
   app.add_option("--steps", steps, "timed runs (their median is printed)")
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   try {
-    for (int64_t batch : batches) bench_batch(batch, optimizer, warmup, steps);
+    for (int64_t batch : batches) bench_batch(batch, optimizer, warmup, steps, per_layer);
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_train_cpu: %s\n", e.what());
     return 1;
