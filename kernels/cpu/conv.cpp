@@ -308,25 +308,42 @@ void conv2d_backward_filter(DType dtype, const Conv2dShape& s, const void* x_ptr
     const int64_t w_size = s.c_out * g.k_group;
     if (dw && s.n == 0) std::fill(dw, dw + w_size, T(0));
     const int threads = sample_threads(s, g);
-    if (dw && s.n > 0 && whole_samples_per_thread(s, g)) {
+    const bool whole_samples = dw && s.n > 0 && whole_samples_per_thread(s, g);
+    if (whole_samples) {
       // Thread t sums samples [n t / threads, n (t + 1) / threads) into its own buffer (thread
       // 0 into dw itself); the buffers are then added onto dw in thread order, so the result
-      // depends on the thread count but not on timing.
+      // depends on the thread count but not on timing. The bias gradient is summed the same
+      // way, per thread and in double, from each dy_n while the GEMM has it in cache (a pass
+      // of its own read all of dy again from memory).
       std::vector<const T*> sums(static_cast<size_t>(threads), nullptr);
+      std::vector<double> bias_sums(db ? static_cast<size_t>(threads * s.c_out) : 0, 0.0);
 #pragma omp parallel num_threads(threads)
       {
         const int t = omp_get_thread_num(), team = omp_get_num_threads();
         const int64_t begin = s.n * t / team, end = s.n * (t + 1) / team;
         T* sum = t == 0 ? dw : thread_buffer<T, 1>(w_size);
-        for (int64_t n = begin; n < end; ++n)
-          backward_filter_sample<T>(s, g, x + n * g.in_sample, dy + n * g.out_sample, sum,
-                                    n > begin, false, gemm_on_this_thread<T>);
+        for (int64_t n = begin; n < end; ++n) {
+          const T* dy_n = dy + n * g.out_sample;
+          backward_filter_sample<T>(s, g, x + n * g.in_sample, dy_n, sum, n > begin, false,
+                                    gemm_on_this_thread<T>);
+          if (db)
+            for (int64_t o = 0; o < s.c_out; ++o)
+              bias_sums[static_cast<size_t>(t * s.c_out + o)] +=
+                  sum_in_double(dy_n + o * g.hw, g.hw);
+        }
         if (t > 0 && end > begin) sums[static_cast<size_t>(t)] = sum;
       }
       for (const T* sum : sums)
         if (sum)
           for (int64_t i = 0; i < w_size; ++i) dw[i] += sum[i];
-    } else if (dw) {
+      for (int64_t o = 0; db && o < s.c_out; ++o) {
+        double total = 0;
+        for (int t = 0; t < threads; ++t) total += bias_sums[static_cast<size_t>(t * s.c_out + o)];
+        db[o] = static_cast<T>(total);
+      }
+      return;
+    }
+    if (dw) {
       for (int64_t n = 0; n < s.n; ++n)
         backward_filter_sample<T>(s, g, x + n * g.in_sample, dy + n * g.out_sample, dw, n > 0, true,
                                   gemm_on_all_threads<T>);
