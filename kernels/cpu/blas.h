@@ -5,8 +5,8 @@
 // cores: after each product OpenBLAS's threads keep spinning for a while, waiting for more work,
 // on the very cores the next OpenMP loop wants (and OpenMP's threads do the same to OpenBLAS).
 // On 2 cores a training step of a small CNN took 10 times longer with 2 threads than with 1.
-// So the first product ember asks for sets OpenBLAS to one thread (for the whole process), and
-// ember splits products over OpenMP threads itself:
+// So ember keeps OpenBLAS at one thread (for the whole process) and splits products over
+// OpenMP threads itself:
 //   - many products (the entries of a batched matmul, the samples of a convolution): each thread
 //     takes whole products;
 //   - one large product: each thread takes a block of rows (or columns) of C. Each element of C
@@ -26,13 +26,11 @@ namespace ember::cpu {
 // would cost more than it saves. (OpenBLAS's own threshold is the same.)
 constexpr int64_t kParallelGemmWork = int64_t(1) << 18;
 
-// Sets OpenBLAS to one thread, once per process.
+// Sets OpenBLAS to one thread (for the whole process). Checked before every product, not once:
+// a program may set it otherwise between two of ember's products (to time OpenBLAS on its own
+// threads, say), and ember's products must never start OpenBLAS threads inside OpenMP's.
 inline void use_single_threaded_blas() {
-  static const bool done = [] {
-    openblas_set_num_threads(1);
-    return true;
-  }();
-  (void)done;
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
 // C (m x n, ld ldc) = alpha op(A) (m x k) op(B) (k x n) + beta C, row-major, on the calling
