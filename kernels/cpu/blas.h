@@ -4,7 +4,8 @@
 // pthreads build of OpenBLAS keeps a pool of its own. Used in turn, the two pools fight over the
 // cores: after each product OpenBLAS's threads keep spinning for a while, waiting for more work,
 // on the very cores the next OpenMP loop wants (and OpenMP's threads do the same to OpenBLAS).
-// On 2 cores a training step of a small CNN took 10 times longer with 2 threads than with 1.
+// On 2 idle cores a training step of a small CNN took twice as long with 2 threads as with 1
+// (ten times as long while other programs kept the cores busy).
 // So ember keeps OpenBLAS at one thread (for the whole process) and splits products over
 // OpenMP threads itself:
 //   - many products (the entries of a batched matmul, the samples of a convolution): each thread
