@@ -25,10 +25,6 @@ bool worth_threads(int64_t planes, int64_t work_per_plane) {
   return planes > 1 && planes * work_per_plane >= kParallelGrain;
 }
 
-}  // namespace
-
-namespace {
-
 // One output row of a 2x2, stride-2 max pool whose windows all lie inside the input: out[ow]
 // and where[ow] from input rows `top` and `bottom` (`top_index`: top's index in the plane).
 //
