@@ -8,6 +8,7 @@
 // each loop becomes straight-line, vectorized code (ReLU's select included).
 #include <type_traits>  // std::integral_constant
 
+#include "engine/error.h"              // Error, str_cat
 #include "kernels/cpu/cpu_kernels.h"   // declarations
 #include "kernels/cpu/strided_loop.h"  // strided_loop, kParallelGrain
 #include "kernels/dispatch.h"          // dispatch
@@ -26,8 +27,12 @@ void with_constant_op(Op op, Body&& body) {
       body(std::integral_constant<Op, static_cast<Op>(candidate)>{});
     else
       with_constant_op<Op, count, candidate + 1>(op, body);
+  } else {
+    throw Error(str_cat("CPU elementwise kernel: op ", static_cast<int>(op),
+                        " is not compiled in (kUnaryOps, kBinaryOps)"));
   }
 }
+// How many ops each enum of kernels/kernel_table.h has: its last op + 1.
 constexpr int kUnaryOps = static_cast<int>(UnaryOp::MulScalar) + 1;
 constexpr int kBinaryOps = static_cast<int>(BinaryOp::Ge) + 1;
 
