@@ -246,6 +246,7 @@ void Trainer::resume_from(const std::string& path) {
   std::fprintf(console_, "%s: resuming from %s: %lld epoch%s done (seed %llu)\n",
                options_.program.c_str(), path.c_str(), static_cast<long long>(epoch_),
                epoch_ == 1 ? "" : "s", static_cast<unsigned long long>(options_.seed));
+  std::fflush(console_);
 }
 
 PassResult Trainer::train_epoch() {
@@ -324,6 +325,7 @@ PassResult Trainer::evaluate(EvalSet set) {
 
 const std::vector<EpochRecord>& Trainer::fit() {
   std::fprintf(console_, "%s\n", header().c_str());
+  std::fflush(console_);
   if (epoch_ >= options_.epochs) {
     std::fprintf(console_, "%s: already trained for %lld epochs (--epochs %lld): nothing to do\n",
                  options_.program.c_str(), static_cast<long long>(epoch_),
@@ -371,18 +373,20 @@ const std::vector<EpochRecord>& Trainer::fit() {
     }
   }
   if (hooks_.write_outputs) {
-    const std::string judged = val_set_ ? "validation" : "test";
+    const EpochRecord& last = records_.back();
     std::fprintf(console_,
-                 "%s: best %s top-1 %s (top-5 %s) at epoch %lld\n"
+                 "%s: final test top-1 %s (top-5 %s); best %s top-1 %s at epoch %lld\n"
                  "  epochs:      %s/epochs.csv\n"
                  "  summary:     %s/summary.json\n"
                  "  plots:       %s/loss.svg, %s/accuracy.svg\n"
                  "  checkpoints: %s/checkpoint_last.safetensors, "
                  "%s/checkpoint_best.safetensors\n",
-                 options_.program.c_str(), judged.c_str(), percent(best_top1_).c_str(),
-                 percent(best_top5_).c_str(), static_cast<long long>(best_epoch_), folder_.c_str(),
+                 options_.program.c_str(), percent(last.test_acc).c_str(),
+                 percent(last.test_acc5).c_str(), val_set_ ? "validation" : "test",
+                 percent(best_top1_).c_str(), static_cast<long long>(best_epoch_), folder_.c_str(),
                  folder_.c_str(), folder_.c_str(), folder_.c_str(), folder_.c_str(),
                  folder_.c_str());
+    std::fflush(console_);
   }
   return records_;
 }
