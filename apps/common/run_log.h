@@ -14,12 +14,16 @@
 
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace ember::app {
+
+// ember's version, recorded in every run summary beside the commit (EMBER_COMMIT).
+constexpr const char* kEmberVersion = "0.4.0";
 
 // One epoch's figures. NaN marks a value that was not measured (written as an empty cell).
 struct EpochRecord {
@@ -37,8 +41,12 @@ void write_epoch_csv(const std::string& path, const std::vector<EpochRecord>& re
 // Reads a file written by write_epoch_csv; errors name the file and line.
 std::vector<EpochRecord> read_epoch_csv(const std::string& path);
 
-// runs/<name>-<YYYYmmdd-HHMMSS>, relative to the working folder.
+// runs/<name>-<YYYYmmdd-HHMMSS>, relative to the working folder, in local time; when that folder
+// exists already, the first of <...>-2, <...>-3, ... that does not.
 std::string default_run_folder(const std::string& name);
+// The same under `parent` for the moment `when`.
+std::string default_run_folder(const std::string& name, std::time_t when,
+                               const std::string& parent);
 // Creates `folder` (and parents); an error names it when it cannot.
 void make_run_folder(const std::string& folder);
 
@@ -46,7 +54,13 @@ void make_run_folder(const std::string& folder);
 // device's description, OpenMP threads, host name, start time (ISO 8601).
 nlohmann::json run_environment(const std::string& device_description);
 
+// `when` as ISO 8601 local time with the offset from UTC: "2024-05-01T14:03:22+02:00".
+std::string iso8601_local_time(std::time_t when);
+
 // Writes `value` as indented JSON (atomically).
 void write_json(const std::string& path, const nlohmann::json& value);
+
+// The shortest text that reads back as exactly `value` ("0.1", "1e-05", "3"); "" for NaN.
+std::string format_csv_number(double value);
 
 }  // namespace ember::app
