@@ -274,8 +274,7 @@ PassResult Trainer::train_epoch() {
     result.samples += n;
     ++result.steps;
     progress_->step(result.steps, loss_sum / static_cast<double>(result.samples),
-                    static_cast<double>(correct) / static_cast<double>(result.samples),
-                    result.samples);
+                    static_cast<double>(correct) / static_cast<double>(result.samples), n);
   }
   synchronize(device_);
   result.seconds = seconds_since(start);
@@ -361,8 +360,10 @@ const std::vector<EpochRecord>& Trainer::fit() {
     }
     std::string line;
     if (val_set_) line += str_cat("val ", percent(val.top1), ", ");
-    line += str_cat("test ", percent(test.top1), " (top-5 ", percent(test.top5), "), loss ",
-                    test.loss, ", ", Progress::format_duration(record.epoch_s));
+    char loss[32];
+    std::snprintf(loss, sizeof loss, "%.4f", test.loss);
+    line += str_cat("test ", percent(test.top1), " (top-5 ", percent(test.top5), ", loss ", loss,
+                    "), ", Progress::format_duration(record.epoch_s));
     if (best) line += ", best";
     progress_->end_epoch(line);
 
