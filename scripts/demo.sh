@@ -2,7 +2,7 @@
 # `make demo`: from a fresh checkout to a trained Fashion-MNIST classifier, each stage timed:
 #
 #   1. set-up     scripts/setup.sh (the Debian packages, Fashion-MNIST among them)
-#   2. build      bin/train_mnist and bin/ember_data only (CUDA when a toolkit is there)
+#   2. build      bin/train_mnist and bin/ember_data only (with CUDA when there is a GPU)
 #   3. data       scripts/get-data.sh: data/fashion-mnist
 #   4. training   bin/train_mnist: mnist_cnn to at least 90% test accuracy, on a GPU when there
 #                 is one (on 2 CPU cores, about a minute and a half)
@@ -10,7 +10,7 @@
 # Then it prints where the run's CSV, plots and checkpoints are, and fails if the test accuracy
 # is below 90%.
 #
-# Environment: CUDA=0|1 (default: 1 when nvcc is found), JOBS=N (build jobs), SETUP=0 (skip the
+# Environment: CUDA=0|1 (default: 1 when a GPU and nvcc are found), JOBS=N (build jobs), SETUP=0 (skip the
 # set-up), DEMO_OUT=FOLDER (the run folder; default runs/demo-<date>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,8 +18,14 @@ cd "$(dirname "$0")/.."
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
+# With CUDA only where it would be used: a GPU that answers and a toolkit to build for it (a CUDA
+# build takes several times as long as a CPU-only one).
 if [[ -z "${CUDA:-}" ]]; then
-  if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then CUDA=1; else CUDA=0; fi
+  CUDA=0
+  if nvidia-smi -L >/dev/null 2>&1 &&
+    { command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; }; then
+    CUDA=1
+  fi
 fi
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 build_dir=build/$([[ "$CUDA" == 0 ]] && echo cpu || echo cuda)
