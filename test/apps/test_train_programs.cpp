@@ -178,6 +178,10 @@ TEST_CASE("train_cifar reads every flag and its long and short spellings") {
   CHECK(g.train.weight_decay == 0.01);
   CHECK(g.train.batch_size == 8);
   CHECK(g.train.arch == "resnet56");
+  // A list flag takes one comma-separated word: DATA after it stays DATA.
+  const ProgramFlags h = parse(TrainProgram::Cifar, {"--milestones", "30,60", "DATA"});
+  CHECK(h.train.schedule.milestones == std::vector<int64_t>{30, 60});
+  CHECK(h.data == "DATA");
 }
 
 TEST_CASE("train_imagenet parses pytorch's example flags") {
