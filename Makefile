@@ -4,6 +4,8 @@
 #   make                 build everything (programs land in bin/)
 #   make test            build, then run the test suite through ctest
 #   make CUDA=0 test     the same without any CUDA toolkit (CPU-only ember)
+#   make demo            set-up, build, Fashion-MNIST, then a small CNN trained to 90% test
+#                        accuracy (scripts/demo.sh), each stage timed
 #   make gpu-check       on a machine with a GPU: every test including CUDA ones, plus a report
 #   make bench           build and run the kernel and input-pipeline benchmarks (figures, never
 #                        a pass/fail)
@@ -38,7 +40,7 @@ endif
 GENERATOR := $(if $(shell command -v ninja 2>/dev/null),-G Ninja,)
 SOURCES = $(shell git ls-files '*.h' '*.cpp' '*.cu' '*.cuh' 2>/dev/null)
 
-.PHONY: all build setup configure test gpu-check bench sanitize format format-check clean
+.PHONY: all build setup configure test demo gpu-check bench sanitize format format-check clean
 
 all: build
 
@@ -66,6 +68,11 @@ sanitize: setup
 	@cmake --build build/asan -j $(JOBS)
 	@cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) -L unit
+
+# CUDA is the script's to choose (a toolkit present or not) unless given to make.
+demo:
+	@CUDA=$(if $(filter command line environment,$(origin CUDA)),$(CUDA),) JOBS=$(JOBS) \
+	  SETUP=$(SETUP) bash scripts/demo.sh
 
 gpu-check:
 	@bash scripts/gpu_check.sh

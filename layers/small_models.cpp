@@ -1,4 +1,4 @@
-// MNISTNet, CifarCNN and Logistics (see small_models.h).
+// MNISTNet, CifarCNN, MnistCNN and Logistics (see small_models.h).
 #include "layers/small_models.h"
 
 #include "engine/error.h"
@@ -40,6 +40,22 @@ Tensor CifarCNN::forward(const Tensor& input) {
   Tensor x = (*pool)(relu((*conv1)(input)));
   x = (*pool)(relu((*conv2)(x))).flatten(1);
   return (*fc3)(relu((*fc2)(relu((*fc1)(x)))));
+}
+
+MnistCNN::MnistCNN(int64_t num_classes) {
+  conv1 = register_module("conv1", make<Conv2d>(1, 32, 3, 1, 1));
+  pool = register_module("pool", make<MaxPool2d>(2, 2));
+  conv2 = register_module("conv2", make<Conv2d>(32, 64, 3, 1, 1));
+  fc1 = register_module("fc1", make<Linear>(64 * 7 * 7, 128));
+  fc2 = register_module("fc2", make<Linear>(128, num_classes));
+}
+
+Tensor MnistCNN::forward(const Tensor& input) {
+  EMBER_CHECK(input.dim() == 4 && input.size(1) == 1 && input.size(2) == 28 && input.size(3) == 28,
+              "mnist_cnn: input ", shape_str(input.shape()), " must be [N, 1, 28, 28]");
+  Tensor x = (*pool)(relu((*conv1)(input)));
+  x = (*pool)(relu((*conv2)(x))).flatten(1);
+  return (*fc2)(relu((*fc1)(x)));
 }
 
 Logistics::Logistics(int64_t in_features, int64_t num_classes) {

@@ -6,6 +6,9 @@
 //   CifarCNN   the CNN of PyTorch's CIFAR tutorial, the local-SGD seed's model: conv1 3->6 5x5,
 //              max-pool 2, conv2 6->16 5x5, max-pool 2, fc1 400->120, fc2 120->84, fc3 84->10.
 //              62,006 parameters.
+//   MnistCNN   a small CNN for 28x28 grey images (bin/train_mnist, make demo): conv1 1->32 3x3
+//              padding 1, ReLU, max-pool 2, conv2 32->64 3x3 padding 1, ReLU, max-pool 2,
+//              fc1 3136->128, ReLU, fc2 128->10. 421,642 parameters.
 //   Logistics  the P2P seed's multinomial logistic regression: linear 3072->10 on flattened
 //              images. 30,730 parameters.
 #pragma once
@@ -38,6 +41,16 @@ class CifarCNN : public Module {
   std::shared_ptr<Conv2d> conv1, conv2;
   std::shared_ptr<MaxPool2d> pool;
   std::shared_ptr<Linear> fc1, fc2, fc3;
+};
+
+class MnistCNN : public Module {
+ public:
+  explicit MnistCNN(int64_t num_classes = 10);
+  Tensor forward(const Tensor& input) override;  // [N, 1, 28, 28]
+  std::string type_name() const override { return "MnistCNN"; }
+  std::shared_ptr<Conv2d> conv1, conv2;
+  std::shared_ptr<MaxPool2d> pool;
+  std::shared_ptr<Linear> fc1, fc2;
 };
 
 class Logistics : public Module {

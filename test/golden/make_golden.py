@@ -355,6 +355,24 @@ class CifarCNN(nn.Module):
         return self.fc3(x)
 
 
+class MnistCNN(nn.Module):
+    """bin/train_mnist's small CNN (make demo): two 3x3 convolutions, two linear layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.fc1 = nn.Linear(64 * 7 * 7, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
 class LambdaLayer(nn.Module):
     def __init__(self, fn):
         super().__init__()
@@ -505,6 +523,7 @@ MODEL_CASES = [
     ("resnet50_gn", resnet50_groupnorm, [2, 3, 32, 32], 10, 23_528_522),
     ("logistics", Logistics, [2, 3, 32, 32], 10, 30_730),
     ("cifar_cnn", CifarCNN, [2, 3, 32, 32], 10, 62_006),
+    ("mnist_cnn", MnistCNN, [2, 1, 28, 28], 10, 421_642),
     ("resnet18_cifar", resnet18_cifar, [2, 3, 32, 32], 10, 11_173_962),
     ("resnet20", lambda: CifarResNet([3, 3, 3]), [2, 3, 32, 32], 10, 269_722),
     ("resnet56", lambda: CifarResNet([9, 9, 9]), [2, 3, 32, 32], 10, 853_018),

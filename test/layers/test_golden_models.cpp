@@ -99,8 +99,8 @@ void run_model_case(const std::string& name, Device device, DType dtype, double 
 }
 
 const char* const kModels[] = {"cifar_cnn",      "logistics",   "resnet20", "resnet56",
-                               "resnet18_cifar", "resnet50_gn", "mnistnet", "vit_linformer",
-                               "resnet18",       "resnet34",    "resnet50"};
+                               "resnet18_cifar", "resnet50_gn", "mnistnet", "mnist_cnn",
+                               "vit_linformer",  "resnet18",    "resnet34", "resnet50"};
 
 }  // namespace
 

@@ -14,7 +14,7 @@ TEST_CASE("every registered model has the published parameter count") {
       {"mnistnet", 4368138},  {"vit_linformer", 2851842}, {"resnet50_gn", 23528522},
       {"logistics", 30730},   {"cifar_cnn", 62006},       {"resnet18_cifar", 11173962},
       {"resnet20", 269722},   {"resnet56", 853018},       {"resnet18", 11689512},
-      {"resnet34", 21797672}, {"resnet50", 25557032}};
+      {"resnet34", 21797672}, {"resnet50", 25557032},     {"mnist_cnn", 421642}};
   CHECK(nn::model_names().size() == expected.size());
   for (const auto& [name, count] : expected) {
     INFO("model " << name);
@@ -36,7 +36,7 @@ TEST_CASE("an unknown model name lists the registered ones") {
 TEST_CASE("model families select the programs' choices") {
   CHECK(nn::model_names("imagenet") ==
         std::vector<std::string>{"resnet18", "resnet34", "resnet50"});
-  CHECK(nn::model_names("mnist") == std::vector<std::string>{"mnistnet"});
+  CHECK(nn::model_names("mnist") == std::vector<std::string>{"mnistnet", "mnist_cnn"});
   CHECK(nn::model_info("vit_linformer").input_shape == Shape{3, 224, 224});
 }
 
