@@ -13,6 +13,7 @@
 //   bin/bench_kernels                       # every device present
 //   bin/bench_kernels --device cpu --json bench.json
 #include <cblas.h>      // the OpenBLAS reference
+#include <omp.h>        // omp_get_max_threads
 #include <CLI/CLI.hpp>  // command-line flags
 
 #include <algorithm>
@@ -121,6 +122,9 @@ void bench_device(Device device, int repeat, const std::vector<int64_t>& gemm_si
     }
     set_allow_tf32(false);
     if (device.is_cpu()) {  // the same product straight through OpenBLAS
+      // ember keeps OpenBLAS single-threaded (kernels/cpu/blas.h); the reference gets as many
+      // threads as ember's own GEMM uses, and ember sets it back to 1 at its next product.
+      openblas_set_num_threads(omp_get_max_threads());
       Tensor c = empty({n, n});
       const double t = median_seconds(device, repeat, [&] {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data<float>(), n,
