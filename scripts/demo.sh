@@ -5,7 +5,7 @@
 #   2. build      bin/train_mnist and bin/ember_data only (with CUDA when there is a GPU)
 #   3. data       scripts/get-data.sh: data/fashion-mnist
 #   4. training   bin/train_mnist: mnist_cnn to at least 90% test accuracy, on a GPU when there
-#                 is one (on 2 CPU cores, about a minute and a half)
+#                 is one (on 2 CPU cores, about 30 s)
 #
 # Then it prints where the run's CSV, plots and checkpoints are, and fails if the test accuracy
 # is below 90%.
@@ -52,7 +52,7 @@ t3=$(now)
 
 echo "demo: 4/4 training"
 out=${DEMO_OUT:-runs/demo-$(date +%Y%m%d-%H%M%S)}
-# The OpenMP threads of the CPU kernels otherwise spin while OpenBLAS's threads wait for a core.
+# Idle OpenMP threads of the CPU kernels would otherwise spin and take the data-loading thread's core.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 # The recipe: SGD with Nesterov momentum, the 1cycle schedule, batch 128, 2 epochs.
 bin/train_mnist data/fashion-mnist -a mnist_cnn --epochs 2 -b 128 --lr 0.1 --momentum 0.9 \
