@@ -2,7 +2,7 @@
 # Downloads the Debian packages ember links against into .deps/debs (git-ignored), for a GPU
 # machine that has CUDA and PyTorch but none of these packages and no network. The folder
 # travels with the checkout; there, `make gpu-check` unpacks it with `dpkg -x` into
-# .deps/root (scripts/gpu_env.sh). About 43 MB, 30 of them Fashion-MNIST. See docs/gpu.md.
+# .deps/root (scripts/gpu_env.sh). About 46 MB, 30 of them Fashion-MNIST. See docs/gpu.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,10 @@ packages=(
   libcli11-dev nlohmann-json3-dev                            # flags, JSON (headers)
   zlib1g-dev                                                 # gzip (headers)
   libstb-dev                                                 # JPEG/PNG decoding (headers)
+  libgloo0 libgloo-dev libhiredis0.14 libibverbs1            # Gloo (CPU collectives) and
+  libnl-3-200 libnl-route-3-200                              #   what libgloo.so links
+  libzmq5 libzmq3-dev cppzmq-dev libsodium23 libpgm-5.3-0    # ZeroMQ (the rendezvous store)
+  libnorm1                                                   #   and what libzmq.so links
   dataset-fashion-mnist                                      # the learning test's data (30 MB)
 )
 

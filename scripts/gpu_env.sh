@@ -14,7 +14,8 @@ if [[ -d .deps/debs ]]; then
   for deb in .deps/debs/*.deb; do dpkg -x "$deb" .deps/root; done
   prefix="$ember_root/.deps/root/usr"
   EMBER_CMAKE_FLAGS="-DCMAKE_PREFIX_PATH=$prefix"
-  LD_LIBRARY_PATH="$prefix/lib/x86_64-linux-gnu/openblas-pthread:$prefix/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+  # libgloo.so lies in usr/lib, the others in usr/lib/x86_64-linux-gnu
+  LD_LIBRARY_PATH="$prefix/lib/x86_64-linux-gnu/openblas-pthread:$prefix/lib/x86_64-linux-gnu:$prefix/lib:${LD_LIBRARY_PATH:-}"
   [[ -d "$prefix/share/datasets/fashion-mnist" ]] && export EMBER_FASHION_MNIST="$prefix/share/datasets/fashion-mnist"
 fi
 

@@ -19,13 +19,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr size_t kColumns = 10;
+constexpr size_t kColumns = 13;
+// ember 0.4 wrote the first 10 columns only; such files still read.
+constexpr size_t kSingleProcessColumns = 10;
 
 // The record's figures in the order of the CSV columns after "epoch".
 constexpr double EpochRecord::*kFigures[kColumns - 1] = {
-    &EpochRecord::train_loss, &EpochRecord::val_loss, &EpochRecord::test_loss,
-    &EpochRecord::train_acc,  &EpochRecord::val_acc,  &EpochRecord::test_acc,
-    &EpochRecord::test_acc5,  &EpochRecord::epoch_s,  &EpochRecord::ms_per_step};
+    &EpochRecord::train_loss,         &EpochRecord::val_loss,       &EpochRecord::test_loss,
+    &EpochRecord::train_acc,          &EpochRecord::val_acc,        &EpochRecord::test_acc,
+    &EpochRecord::test_acc5,          &EpochRecord::epoch_s,        &EpochRecord::ms_per_step,
+    &EpochRecord::rank_mean_test_acc, &EpochRecord::bytes_per_step, &EpochRecord::comm_ms_per_step};
 
 std::string trim(const std::string& text) {
   const size_t begin = text.find_first_not_of(" \t");
@@ -54,7 +57,7 @@ void write_text_atomically(const std::string& path, const std::string& text) {
 const std::string& epoch_csv_header() {
   static const std::string header =
       "epoch,train_loss,val_loss,test_loss,train_acc,val_acc,test_acc,test_acc5,epoch_s,"
-      "ms_per_step";
+      "ms_per_step,rank_mean_test_acc,bytes_per_step,comm_ms_per_step";
   return header;
 }
 
@@ -80,7 +83,7 @@ std::vector<EpochRecord> read_epoch_csv(const std::string& path) {
   const std::vector<uint8_t> bytes = data::read_file_bytes(path);
   const std::string text(bytes.begin(), bytes.end());
   std::vector<EpochRecord> records;
-  size_t line_number = 0, begin = 0;
+  size_t line_number = 0, begin = 0, columns = kColumns;
   while (begin < text.size()) {
     size_t end = text.find('\n', begin);
     if (end == std::string::npos) end = text.size();
@@ -92,20 +95,25 @@ std::vector<EpochRecord> read_epoch_csv(const std::string& path) {
       throw Error(str_cat(path, ": line ", line_number, ": ", what));
     };
     if (line_number == 1) {
-      if (line != epoch_csv_header())
+      const std::vector<std::string> names = split_commas(epoch_csv_header());
+      const std::vector<std::string> short_names(names.begin(),
+                                                 names.begin() + kSingleProcessColumns);
+      if (split_commas(line) == short_names)
+        columns = kSingleProcessColumns;
+      else if (line != epoch_csv_header())
         fail(str_cat("expected the header \"", epoch_csv_header(), "\", got \"", line, "\""));
       continue;
     }
     if (trim(line).empty()) continue;
     const std::vector<std::string> cells = split_commas(line);
-    if (cells.size() != kColumns)
-      fail(str_cat("expected ", kColumns, " columns, got ", cells.size()));
+    if (cells.size() != columns)
+      fail(str_cat("expected ", columns, " columns, got ", cells.size()));
     EpochRecord record;
     const std::string epoch = trim(cells[0]);
     char* stop = nullptr;
     record.epoch = std::strtoll(epoch.c_str(), &stop, 10);
     if (epoch.empty() || *stop != '\0') fail(str_cat("epoch \"", epoch, "\" is not an integer"));
-    for (size_t column = 1; column < kColumns; ++column) {
+    for (size_t column = 1; column < columns; ++column) {
       const std::string cell = trim(cells[column]);
       if (cell.empty()) continue;  // not measured: stays NaN
       const double value = std::strtod(cell.c_str(), &stop);

@@ -31,6 +31,10 @@ struct EpochRecord {
   double train_loss = NAN, val_loss = NAN, test_loss = NAN;
   double train_acc = NAN, val_acc = NAN, test_acc = NAN, test_acc5 = NAN;
   double epoch_s = NAN, ms_per_step = NAN;
+  // Distributed runs only (empty cells otherwise): the mean over ranks of each replica's own
+  // test top-1 (test_acc is that of the averaged replicas), and per training step the payload
+  // bytes this rank handed to collectives and the time they took.
+  double rank_mean_test_acc = NAN, bytes_per_step = NAN, comm_ms_per_step = NAN;
 };
 
 // The CSV header line, without newline.
@@ -38,7 +42,8 @@ const std::string& epoch_csv_header();
 
 // Rewrites `path` with the header and every record (atomically).
 void write_epoch_csv(const std::string& path, const std::vector<EpochRecord>& records);
-// Reads a file written by write_epoch_csv; errors name the file and line.
+// Reads a file written by write_epoch_csv (also the shorter files of ember 0.4, whose header
+// ends at ms_per_step); errors name the file and line.
 std::vector<EpochRecord> read_epoch_csv(const std::string& path);
 
 // runs/<name>-<YYYYmmdd-HHMMSS>, relative to the working folder, in local time; when that folder

@@ -516,6 +516,10 @@ const std::vector<Metric>& column_metrics() {
       {"test_acc5", "test top-5 accuracy (%)", &EpochRecord::test_acc5, true},
       {"epoch_s", "epoch time (s)", &EpochRecord::epoch_s, false},
       {"ms_per_step", "time per step (ms)", &EpochRecord::ms_per_step, false},
+      {"rank_mean_test_acc", "mean of the ranks' own test top-1 (%)",
+       &EpochRecord::rank_mean_test_acc, true},
+      {"bytes_per_step", "payload bytes per step", &EpochRecord::bytes_per_step, false},
+      {"comm_ms_per_step", "communication per step (ms)", &EpochRecord::comm_ms_per_step, false},
   };
   return metrics;
 }

@@ -13,6 +13,7 @@
 #include "datasets/image_folder.h"  // load_imagenet
 #include "datasets/transforms.h"
 #include "engine/error.h"
+#include "engine/runtime.h"  // cuda_device_count
 #include "layers/model_registry.h"
 
 namespace ember::app {
@@ -151,6 +152,7 @@ json flags_to_json(const ProgramFlags& f, TrainProgram program, int argc, const 
     out["image_size"] = f.image_size;
   }
   if (program == TrainProgram::Mnist) out["mnist_kind"] = f.mnist_kind;
+  if (program != TrainProgram::Mnist) out["distributed"] = distributed_flags_to_json(f.dist);
   return out;
 }
 
@@ -275,6 +277,15 @@ ParsedCommandLine parse_command_line(TrainProgram program, int argc, const char*
           ->capture_default_str();
       break;
     case TrainProgram::Mnist:
+      break;
+  }
+  if (program != TrainProgram::Mnist)
+    add_distributed_flags(app, f.dist, program == TrainProgram::Imagenet);
+  switch (program) {
+    case TrainProgram::Cifar:
+    case TrainProgram::Imagenet:
+      break;
+    case TrainProgram::Mnist:
       app.add_flag_callback(
           "--fashion", [&] { f.mnist_kind = "fashion"; },
           "the files are Fashion-MNIST (default: guessed from the path, else MNIST)");
@@ -370,7 +381,26 @@ int run_train_program(TrainProgram program, int argc, const char* const* argv, s
   }
   const ProgramFlags& flags = *parsed.flags;
   try {
-    Trainer trainer(flags.train, load_program_data(program, flags), out);
+    ProcessRole role;
+    if (program != TrainProgram::Mnist)
+      role = plan_process(flags.dist, program == TrainProgram::Imagenet, cuda_device_count());
+    if (!role.note.empty()) std::fprintf(err, "%s: %s\n", name.c_str(), role.note.c_str());
+    if (role.kind == ProcessRole::Supervisor)
+      return supervise_ranks(role, flags.dist.dist_url, argc, argv, err);
+
+    TrainingData data = load_program_data(program, flags);
+    TrainOptions options = flags.train;
+    TrainerHooks hooks;
+    DistributedRun run;
+    // Ranks other than 0 train quietly: rank 0's progress stands for all (errors still show).
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> quiet(nullptr, &std::fclose);
+    if (role.kind == ProcessRole::Rank) {
+      run = start_rank(role, flags.dist, options, data.train->num_classes());
+      options = run.options;
+      hooks = run.hooks;
+      if (!run.is_writer) quiet.reset(std::fopen("/dev/null", "w"));
+    }
+    Trainer trainer(options, std::move(data), quiet ? quiet.get() : out, hooks);
     if (!flags.evaluate) {
       trainer.fit();
       return 0;

@@ -14,7 +14,8 @@
 #include <optional>
 #include <string>
 
-#include "apps/common/trainer.h"  // TrainOptions, TrainingData
+#include "apps/common/distributed_training.h"  // DistributedFlags
+#include "apps/common/trainer.h"               // TrainOptions, TrainingData
 
 namespace ember::app {
 
@@ -32,6 +33,7 @@ struct ProgramFlags {
   size_t records_per_batch = 10000;  // train_cifar: images per batch file (smaller copies)
   int image_size = 224;              // train_imagenet --image-size
   std::string mnist_kind = "auto";   // train_mnist: mnist, fashion or auto (from the path)
+  DistributedFlags dist;             // train_cifar, train_imagenet: --dist-url, --local-steps, ...
 };
 
 // What parsing the command line gives: flags to run with, or an exit code and the text to

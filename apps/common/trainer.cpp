@@ -176,7 +176,7 @@ Trainer::Trainer(TrainOptions options, TrainingData data, std::FILE* console, Tr
   model_->to(device_);
 
   optimizer_ = make_optimizer(options_, model_->parameters());
-  if (hooks_.wrap_optimizer) optimizer_ = hooks_.wrap_optimizer(optimizer_);
+  if (hooks_.wrap_optimizer) optimizer_ = hooks_.wrap_optimizer(*model_, optimizer_);
 
   std::shared_ptr<const data::Sampler> sampler =
       hooks_.train_sampler
@@ -259,8 +259,11 @@ PassResult Trainer::train_epoch() {
   double loss_sum = 0;
   int64_t correct = 0;
   data::Batch batch;
+  const CommunicationTotals comm_before =
+      hooks_.communication_totals ? hooks_.communication_totals() : CommunicationTotals{};
   while (train_loader_->next(batch)) {
     optimizer_->zero_grad();
+    if (hooks_.before_forward) hooks_.before_forward();
     const Tensor logits = (*model_)(batch.images);
     const Tensor loss = cross_entropy(logits, batch.labels);
     loss.backward();
@@ -281,6 +284,14 @@ PassResult Trainer::train_epoch() {
   result.loss = loss_sum / static_cast<double>(result.samples);
   result.top1 = static_cast<double>(correct) / static_cast<double>(result.samples);
   ++epoch_;
+  if (hooks_.communication_totals) {
+    const CommunicationTotals after = hooks_.communication_totals();
+    train_communication_.payload_bytes += after.payload_bytes - comm_before.payload_bytes;
+    train_communication_.operations += after.operations - comm_before.operations;
+    train_communication_.seconds += after.seconds - comm_before.seconds;
+    result.payload_bytes = after.payload_bytes - comm_before.payload_bytes;
+    result.communication_seconds = after.seconds - comm_before.seconds;
+  }
   train_seconds_ += result.seconds;
   train_images_ += result.samples;
   train_steps_ += result.steps;
@@ -288,12 +299,16 @@ PassResult Trainer::train_epoch() {
 }
 
 PassResult Trainer::evaluate(EvalSet set) {
+  return evaluate(hooks_.evaluation_model ? hooks_.evaluation_model(*model_) : *model_, set);
+}
+
+PassResult Trainer::evaluate(nn::Module& model, EvalSet set) {
   PassResult result;
   data::DataLoader* loader = set == EvalSet::Test ? test_loader_.get() : val_loader_.get();
   if (!loader) return result;
   const auto start = std::chrono::steady_clock::now();
-  const bool was_training = model_->is_training();
-  model_->eval();
+  const bool was_training = model.is_training();
+  model.eval();
   NoGrad no_grad;
   CrossEntropyOptions summed;
   summed.reduction = Reduction::Sum;
@@ -302,7 +317,7 @@ PassResult Trainer::evaluate(EvalSet set) {
   loader->start_epoch(0);
   data::Batch batch;
   while (loader->next(batch)) {
-    const Tensor logits = (*model_)(batch.images);
+    const Tensor logits = model(batch.images);
     loss_sum += cross_entropy(logits, batch.labels, summed).item<double>();
     const TopKCounts c = count_correct(logits, batch.labels, 5);
     counts.samples += c.samples;
@@ -310,7 +325,7 @@ PassResult Trainer::evaluate(EvalSet set) {
     counts.topk += c.topk;
     ++result.steps;
   }
-  model_->train(was_training);
+  model.train(was_training);
   result.samples = counts.samples;
   if (counts.samples > 0) {
     const double n = static_cast<double>(counts.samples);
@@ -349,6 +364,13 @@ const std::vector<EpochRecord>& Trainer::fit() {
     record.test_acc5 = test.top5;
     record.epoch_s = seconds_since(start);
     record.ms_per_step = 1000 * train.seconds / static_cast<double>(train.steps);
+    if (hooks_.evaluation_model && hooks_.mean_over_processes)
+      record.rank_mean_test_acc =
+          hooks_.mean_over_processes(evaluate(*model_, EvalSet::Test).top1);
+    if (hooks_.communication_totals) {
+      record.bytes_per_step = train.payload_bytes / static_cast<double>(train.steps);
+      record.comm_ms_per_step = 1000 * train.communication_seconds / static_cast<double>(train.steps);
+    }
     records_.push_back(record);
 
     const PassResult& judged = val_set_ ? val : test;
@@ -364,6 +386,8 @@ const std::vector<EpochRecord>& Trainer::fit() {
     std::snprintf(loss, sizeof loss, "%.4f", test.loss);
     line += str_cat("test ", percent(test.top1), " (top-5 ", percent(test.top5), ", loss ", loss,
                     "), ", Progress::format_duration(record.epoch_s));
+    if (!std::isnan(record.rank_mean_test_acc))
+      line += str_cat(", replicas' own test top-1 ", percent(record.rank_mean_test_acc));
     if (best) line += ", best";
     progress_->end_epoch(line);
 
@@ -455,6 +479,23 @@ nlohmann::json Trainer::summary() const {
       {"ms_per_step",
        number_or_null(train_steps_ > 0 ? 1000 * train_seconds_ / static_cast<double>(train_steps_)
                                        : NAN)}};
+  if (!hooks_.distributed.is_null()) {
+    json distributed = hooks_.distributed;
+    if (train_steps_ > 0 && hooks_.communication_totals) {
+      // What bin/ember_netmodel projects other networks from (per training step of this rank).
+      const double steps = static_cast<double>(train_steps_);
+      const double ms = 1000 * train_seconds_ / steps;
+      const double comm_ms = 1000 * train_communication_.seconds / steps;
+      distributed["communication"] = {
+          {"payload_bytes_per_step", train_communication_.payload_bytes / steps},
+          {"collectives_per_step", train_communication_.operations / steps},
+          {"comm_ms_per_step", comm_ms},
+          {"ms_per_step", ms},
+          {"compute_ms_per_step", std::max(0.0, ms - comm_ms)}};
+    }
+    out["distributed"] = distributed;
+    out["communication"] = distributed.value("communication", json(nullptr));
+  }
   out["files"] = {{"epochs_csv", "epochs.csv"},
                   {"plots", {"loss.svg", "accuracy.svg"}},
                   {"checkpoints", {"checkpoint_last.safetensors", "checkpoint_best.safetensors"}}};
@@ -474,6 +515,8 @@ std::string Trainer::header() const {
                   optimizer_description(options_), ", schedule ",
                   describe_schedule(options_.schedule), ", seed ", options_.seed);
   if (data_.train_transform) text += str_cat(", augmentation ", data_.train_transform->describe());
+  if (!hooks_.distributed.is_null() && hooks_.distributed.contains("description"))
+    text += str_cat("\n  ", hooks_.distributed["description"].get<std::string>());
   if (!folder_.empty()) text += str_cat("\n  run folder ", folder_);
   return text;
 }

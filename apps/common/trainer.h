@@ -82,16 +82,37 @@ struct TrainingData {
   std::string description;  // "CIFAR-10 (binary batches) in data/cifar-10-batches-bin"
 };
 
+// What this process has communicated so far (cumulative; see dist/communicator.h).
+struct CommunicationTotals {
+  double payload_bytes = 0;
+  double operations = 0;
+  double seconds = 0;
+};
+
 // What distributed training changes; the defaults train in one process.
 struct TrainerHooks {
   // Wraps the optimizer built from the options (e.g. to average gradients or models across
-  // processes); the trainer then uses only the wrapper.
-  std::function<std::shared_ptr<optim::Optimizer>(std::shared_ptr<optim::Optimizer>)>
+  // processes); the trainer then uses only the wrapper. The model is given too: synchronous data
+  // parallel hooks its gradients.
+  std::function<std::shared_ptr<optim::Optimizer>(nn::Module& model,
+                                                  std::shared_ptr<optim::Optimizer>)>
       wrap_optimizer;
   // The training examples this process visits each epoch; default RandomSampler(n, seed).
   std::function<std::shared_ptr<const data::Sampler>(size_t n, uint64_t seed)> train_sampler;
+  // Called before each training step's forward pass (e.g. to broadcast BatchNorm buffers).
+  std::function<void()> before_forward;
+  // The model that evaluation measures instead of this process's replica: e.g. the average of
+  // all replicas in a scratch copy, which leaves the replica (and the algorithm) untouched. When
+  // set, the replica's own test accuracy is measured too and averaged over the processes with
+  // mean_over_processes (the rank_mean_test_acc column).
+  std::function<nn::Module&(nn::Module& replica)> evaluation_model;
+  std::function<double(double)> mean_over_processes;
+  // This process's communication so far (the bytes_per_step and comm_ms_per_step columns).
+  std::function<CommunicationTotals()> communication_totals;
   // The run folder and its files (one process of several writes them).
   bool write_outputs = true;
+  // Written as summary.json's "distributed" object and described in the header.
+  nlohmann::json distributed = nullptr;
 };
 
 // Averages over a pass through a data set; NaN where nothing was measured.
@@ -102,6 +123,8 @@ struct PassResult {
   int64_t samples = 0;
   int64_t steps = 0;
   double seconds = 0;
+  // Training passes of a distributed run: what this process communicated during the pass.
+  double payload_bytes = 0, communication_seconds = 0;
 };
 
 enum class EvalSet { Validation, Test };
@@ -125,8 +148,11 @@ class Trainer {
   // One epoch of training (the next one): running loss and top-1 (train mode, as the progress
   // line shows them; no top-5).
   PassResult train_epoch();
-  // Loss, top-1 and top-5 of the model in eval mode; an absent validation set gives NaNs.
+  // Loss, top-1 and top-5 of the model in eval mode (hooks.evaluation_model's, when set); an
+  // absent validation set gives NaNs.
   PassResult evaluate(EvalSet set);
+  // The same for a given model.
+  PassResult evaluate(nn::Module& model, EvalSet set);
   // A checkpoint of where the run stands (fit() writes checkpoint_last and checkpoint_best).
   void save_checkpoint(const std::string& path) const;
 
@@ -173,6 +199,8 @@ class Trainer {
   // Throughput of this process's epochs (a resumed run counts its own).
   double train_seconds_ = 0;
   int64_t train_images_ = 0, train_steps_ = 0;
+  // Communication during this process's training epochs (hooks.communication_totals).
+  CommunicationTotals train_communication_;
 };
 
 }  // namespace ember::app

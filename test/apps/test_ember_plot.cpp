@@ -128,7 +128,7 @@ TEST_CASE("overlay errors list the metrics and name runs without values") {
   CHECK(contains(unknown,
                  "unknown metric \"accuracy\": choose one of train_loss, val_loss, "
                  "test_loss, train_acc, val_acc, test_acc, test_acc5, epoch_s, "
-                 "ms_per_step, loss, acc"));
+                 "ms_per_step, rank_mean_test_acc, bytes_per_step, comm_ms_per_step, loss, acc"));
   const std::string empty = error_of([&] { overlay_runs(runs, "val_acc"); });
   CHECK(contains(empty, "val_acc: no values in any run"));
   CHECK(contains(empty, runs[0].csv_path));

@@ -50,6 +50,10 @@ void in_time_zone(const char* zone, Body&& body) {
 constexpr std::time_t kMay1st2024 = 1714572202;  // 2024-05-01 14:03:22 UTC
 
 const char* const kHeader =
+    "epoch,train_loss,val_loss,test_loss,train_acc,val_acc,test_acc,test_acc5,epoch_s,ms_per_step,"
+    "rank_mean_test_acc,bytes_per_step,comm_ms_per_step";
+// ember 0.4's header (single-process columns only).
+const char* const kShortHeader =
     "epoch,train_loss,val_loss,test_loss,train_acc,val_acc,test_acc,test_acc5,epoch_s,ms_per_step";
 
 }  // namespace
@@ -66,14 +70,15 @@ TEST_CASE("epochs.csv has the agreed header and writes empty cells for NaN") {
   first.test_acc5 = 1;
   first.epoch_s = 12.5;
   first.ms_per_step = 3e-05;
+  first.bytes_per_step = 124024;
   EpochRecord second;
   second.epoch = 2;
   write_epoch_csv(dir.file("epochs.csv"), {first, second});
   // The shortest decimal forms, as Python's repr() writes them: 0.1 stays "0.1".
   CHECK(read_file(dir.file("epochs.csv")) == std::string(kHeader) +
                                                  "\n"
-                                                 "1,0.5,,0.25,0.875,,0.1,1,12.5,3e-05\n"
-                                                 "2,,,,,,,,,\n");
+                                                 "1,0.5,,0.25,0.875,,0.1,1,12.5,3e-05,,124024,\n"
+                                                 "2,,,,,,,,,,,,\n");
   // Nothing but the file itself is left in the folder (no temporary file).
   CHECK(dir.entries() == std::vector<std::string>{"epochs.csv"});
 }
@@ -93,9 +98,11 @@ TEST_CASE("epochs.csv reads back every double exactly") {
   for (int e = 0; e < 9; ++e) {
     EpochRecord r;
     r.epoch = e + 1;
-    double* fields[] = {&r.train_loss, &r.val_loss,  &r.test_loss, &r.train_acc,  &r.val_acc,
-                        &r.test_acc,   &r.test_acc5, &r.epoch_s,   &r.ms_per_step};
-    for (int f = 0; f < 9; ++f) *fields[f] = awkward[(e + f) % 9];
+    double* fields[] = {&r.train_loss,     &r.val_loss,           &r.test_loss,
+                        &r.train_acc,      &r.val_acc,            &r.test_acc,
+                        &r.test_acc5,      &r.epoch_s,            &r.ms_per_step,
+                        &r.rank_mean_test_acc, &r.bytes_per_step, &r.comm_ms_per_step};
+    for (int f = 0; f < 12; ++f) *fields[f] = awkward[(e + f) % 9];
     records.push_back(r);
   }
   write_epoch_csv(dir.file("epochs.csv"), records);
@@ -112,6 +119,9 @@ TEST_CASE("epochs.csv reads back every double exactly") {
     CHECK(same(back[i].test_acc5, records[i].test_acc5));
     CHECK(same(back[i].epoch_s, records[i].epoch_s));
     CHECK(same(back[i].ms_per_step, records[i].ms_per_step));
+    CHECK(same(back[i].rank_mean_test_acc, records[i].rank_mean_test_acc));
+    CHECK(same(back[i].bytes_per_step, records[i].bytes_per_step));
+    CHECK(same(back[i].comm_ms_per_step, records[i].comm_ms_per_step));
   }
   // Rewriting replaces the file whole.
   write_epoch_csv(dir.file("epochs.csv"), {records[0]});
@@ -123,9 +133,9 @@ TEST_CASE("epochs.csv written by hand or elsewhere is read: spaces and CRLF line
   TemporaryDirectory dir;
   write_text(dir.file("e.csv"), std::string(kHeader) +
                                     "\r\n"
-                                    "1, 2.5 ,,,0.5,,,,,\r\n"
+                                    "1, 2.5 ,,,0.5,,,,,,,,\r\n"
                                     "\r\n"
-                                    "2,1e-3,,,,,,,,7\r\n");
+                                    "2,1e-3,,,,,,,,7,,,\r\n");
   const std::vector<EpochRecord> records = read_epoch_csv(dir.file("e.csv"));
   REQUIRE(records.size() == 2);
   CHECK(records[0].epoch == 1);
@@ -134,6 +144,12 @@ TEST_CASE("epochs.csv written by hand or elsewhere is read: spaces and CRLF line
   CHECK(std::isnan(records[0].val_loss));
   CHECK(records[1].train_loss == 0.001);
   CHECK(records[1].ms_per_step == 7);
+  // ember 0.4's files, without the distributed columns, still read.
+  write_text(dir.file("short.csv"), std::string(kShortHeader) + "\n1,2.5,,,0.5,,,,,7\n");
+  const std::vector<EpochRecord> old = read_epoch_csv(dir.file("short.csv"));
+  REQUIRE(old.size() == 1);
+  CHECK(old[0].ms_per_step == 7);
+  CHECK(std::isnan(old[0].bytes_per_step));
   // A file with the header alone holds no epochs yet.
   write_text(dir.file("empty.csv"), std::string(kHeader) + "\n");
   CHECK(read_epoch_csv(dir.file("empty.csv")).empty());
@@ -149,23 +165,23 @@ TEST_CASE("epochs.csv errors name the file and the line") {
   CHECK(contains(message, path + ": line 1: expected the header"));
   CHECK(contains(message, "got \"epoch,loss\""));
 
-  write_text(path, header + "1,,,,,,,,,\n2,0.5,,,\n");
+  write_text(path, header + "1,,,,,,,,,,,,\n2,0.5,,,\n");
   CHECK(contains(error_of([&] { read_epoch_csv(path); }),
-                 path + ": line 3: expected 10 columns, got 5"));
+                 path + ": line 3: expected 13 columns, got 5"));
 
-  write_text(path, header + "1,abc,,,,,,,,\n");
+  write_text(path, header + "1,abc,,,,,,,,,,,\n");
   CHECK(contains(error_of([&] { read_epoch_csv(path); }),
                  path + ": line 2: train_loss \"abc\" is not a number"));
 
-  write_text(path, header + "1,,,,,,,,,12 s\n");
+  write_text(path, header + "1,,,,,,,,,12 s,,,\n");
   CHECK(contains(error_of([&] { read_epoch_csv(path); }),
                  path + ": line 2: ms_per_step \"12 s\" is not a number"));
 
-  write_text(path, header + "1.5,,,,,,,,,\n");
+  write_text(path, header + "1.5,,,,,,,,,,,,\n");
   CHECK(contains(error_of([&] { read_epoch_csv(path); }),
                  path + ": line 2: epoch \"1.5\" is not an integer"));
 
-  write_text(path, header + ",,,,,,,,,\n");
+  write_text(path, header + ",,,,,,,,,,,,\n");
   CHECK(contains(error_of([&] { read_epoch_csv(path); }), path + ": line 2: epoch \"\""));
 
   write_text(path, "");
