@@ -326,8 +326,8 @@ class NcclCommunicator : public Communicator {
       std::lock_guard<std::timed_mutex> lock(comm_mutex_);
       throw_if_aborted("new_group");
       EMBER_DIST_CUDA_CHECK(cudaSetDevice(device_.index));
-      EMBER_NCCL_CHECK(
-          ncclCommSplit(comm_, key >= 0 ? 0 : NCCL_SPLIT_NOCOLOR, key, &group, nullptr));
+      EMBER_NCCL_CHECK(ncclCommSplit(comm_, key >= 0 ? 0 : NCCL_SPLIT_NOCOLOR,
+                                     key >= 0 ? key : rank_, &group, nullptr));
     }
     if (key < 0) return nullptr;
     EMBER_CHECK(group != nullptr, "nccl new_group: ncclCommSplit gave rank ", rank_,
@@ -437,6 +437,7 @@ class NcclCommunicator : public Communicator {
   // The watchdog: completes finished operations (and counts their time), and aborts the
   // communicator when one is past its deadline or NCCL reports an error.
   void watch() {
+    cudaSetDevice(device_.index);  // the events it queries belong to this GPU
     std::unique_lock<std::mutex> lock(pending_mutex_);
     while (true) {
       if (pending_.empty()) {

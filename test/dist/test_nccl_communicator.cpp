@@ -1,9 +1,11 @@
 // The NCCL backend (dist/nccl_communicator.cpp) on one GPU: a world of size 1, where every
-// collective's result is known. Without a GPU (or in a CPU-only build) each case prints
-// "[ember] SKIPPED" and returns. Two-rank behaviour needs two GPUs and is exercised by the
-// multi-process tests on such machines; the one-rank-per-GPU refusal is tested without a GPU in
-// test_nccl_device_check.cpp.
+// collective's result is known, and the refusal of two ranks (threads) on the same GPU. Without
+// a GPU (or in a CPU-only build) each case prints "[ember] SKIPPED" and returns. Collectives
+// between two ranks need two GPUs and are not tested here; the one-GPU-per-rank logic itself is
+// tested without a GPU in test_nccl_device_check.cpp.
 #include <doctest/doctest.h>
+
+#include <thread>
 
 #include "dist/communicator.h"
 #include "support.h"
@@ -125,4 +127,25 @@ TEST_CASE("nccl new_group of the only rank is a communicator of one") {
   group->all_reduce(x, ReduceOp::Max)->wait();
   check_close(x, {3, 1});
   CHECK(contains(error_of([&] { comm->new_group({0, 0}); }), "twice"));
+}
+
+TEST_CASE("two nccl ranks on one GPU are both refused before joining") {
+  EMBER_REQUIRE_GPU();
+  auto store = std::make_shared<MemoryStore>();
+  CommunicatorOptions options;
+  options.timeout = std::chrono::seconds(10);  // a rank that never came ends the wait
+  std::string messages[2];
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r)
+    ranks.emplace_back([&, r] {
+      messages[r] =
+          error_of([&] { make_communicator("nccl", store, r, 2, options, Device::cuda(0)); });
+    });
+  for (std::thread& rank : ranks) rank.join();
+  for (const std::string& message : messages) {
+    INFO(message);
+    CHECK(contains(message, "ranks 0 and 1 are on the same GPU"));
+    CHECK(contains(message, "NCCL cannot put two ranks on one GPU"));
+    CHECK(contains(message, "--dist-backend gloo"));
+  }
 }
