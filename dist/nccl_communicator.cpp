@@ -99,10 +99,9 @@ std::string pci_bus_id(int device) {
 
 class NcclWork : public Work {
  public:
-  NcclWork(std::string op, std::string where, Device device, std::vector<Tensor> tensors,
+  NcclWork(std::string where, Device device, std::vector<Tensor> tensors,
            Clock::time_point deadline, bool host_wait)
-      : op_(std::move(op)),
-        where_(std::move(where)),
+      : where_(std::move(where)),
         device_(device),
         tensors_(std::move(tensors)),
         completion_(device),
@@ -153,7 +152,7 @@ class NcclWork : public Work {
     throw Error(error_);
   }
 
-  std::string op_, where_;
+  std::string where_;  // "nccl all_reduce on rank 1 of a group of 4"
   Device device_;
   std::vector<Tensor> tensors_;  // kept alive until NCCL has finished with them
   DeviceEvent completion_;       // recorded on the NCCL stream after the operation
@@ -410,7 +409,7 @@ class NcclCommunicator : public Communicator {
   // Orders the NCCL stream after the compute stream, issues the operation, marks its end.
   WorkHandle start(const char* op, int64_t payload_bytes, std::vector<Tensor> tensors,
                    bool host_wait, const std::function<void(cudaStream_t)>& issue) {
-    auto work = std::make_shared<NcclWork>(op, where(op), device_, std::move(tensors),
+    auto work = std::make_shared<NcclWork>(where(op), device_, std::move(tensors),
                                            Clock::now() + options_.timeout, host_wait);
     {
       std::lock_guard<std::timed_mutex> lock(comm_mutex_);
