@@ -778,10 +778,12 @@ std::shared_ptr<GlooState> connect(std::shared_ptr<dist::Store> store,
     for (int r = 0; r < size; ++r)
       if (!store->check({keys[r]})) missing.push_back(state->world_ranks[r]);
     if (missing.empty()) throw;
+    const std::string who_missing =
+        missing.size() == 1 ? str_cat("world rank ", missing[0], " did not come")
+                            : str_cat("world ranks ", rank_list(missing), " did not come");
     throw TimeoutError(str_cat("gloo: world rank ", state->world_ranks[rank], " waited ",
-                               seconds_text(timeout), " for the other ranks to join; world rank",
-                               missing.size() > 1 ? "s " : " ", rank_list(missing),
-                               missing.size() > 1 ? " did not come" : " did not come"));
+                               seconds_text(timeout), " for the other ranks to join; ",
+                               who_missing));
   }
 
   const auto left = std::chrono::duration_cast<Milliseconds>(deadline - Clock::now());
