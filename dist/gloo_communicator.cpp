@@ -246,6 +246,7 @@ void all_reduce_typed(const std::shared_ptr<gloo::Context>& context, void* data,
   options.setReduceFunction(reduce_function<T>(op));
   options.setTimeout(timeout);
   gloo::allreduce(options);
+  // Integers divide as C++ does, toward zero.
   if (op == ReduceOp::Average) divide_in_place<T>(data, count, context->size);
 }
 
@@ -382,6 +383,8 @@ struct GlooState {
       error = std::current_exception();
     } catch (const std::exception& e) {
       error = describe_failure(*op, e.what());
+    } catch (...) {
+      error = describe_failure(*op, "unknown exception");
     }
     if (error) {
       try {
@@ -463,22 +466,30 @@ class GlooCommunicator : public Communicator {
     state_->on_completed = [this](double seconds) { count_completed(seconds); };
     state_->threads_running = 2;
     auto state_for_threads = state_;
-    std::thread([state_for_threads] { state_for_threads->worker_loop(); }).detach();
-    std::thread([state_for_threads] { state_for_threads->send_loop(); }).detach();
+    worker_ = std::thread([state_for_threads] { state_for_threads->worker_loop(); });
+    sender_ = std::thread([state_for_threads] { state_for_threads->send_loop(); });
   }
 
   // Returns promptly: operations not yet run fail; one inside a gloo call is given a moment,
   // then left to end at its own deadline (its thread holds everything it uses).
   ~GlooCommunicator() override {
     std::deque<std::shared_ptr<Operation>> abandoned;
+    bool finished = false;
     {
       std::unique_lock<std::mutex> lock(state_->mutex);
       state_->on_completed = nullptr;
       state_->stopping = true;
       abandoned.swap(state_->queue);
       state_->changed.notify_all();
-      state_->threads_done.wait_for(lock, std::chrono::milliseconds(200),
-                                    [&] { return state_->threads_running == 0; });
+      finished = state_->threads_done.wait_for(lock, std::chrono::milliseconds(200),
+                                               [&] { return state_->threads_running == 0; });
+    }
+    if (finished) {
+      worker_.join();
+      sender_.join();
+    } else {
+      worker_.detach();
+      sender_.detach();
     }
     for (auto& op : abandoned)
       op->complete(std::make_exception_ptr(Error(str_cat(
@@ -750,6 +761,8 @@ class GlooCommunicator : public Communicator {
   }
 
   std::shared_ptr<GlooState> state_;
+  std::thread worker_;  // runs the operations
+  std::thread sender_;  // waits for posted sends to complete
   std::string prefix_;  // this communicator's keys in the world's store
   int groups_created_ = 0;
 };
