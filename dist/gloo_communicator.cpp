@@ -179,6 +179,7 @@ struct Operation {
   std::function<void()> run;  // on the worker thread
   // For a send: posted by run(), completed by the send thread with this.
   std::unique_ptr<gloo::transport::UnboundBuffer> pending_send;
+  Clock::time_point posted;  // when the worker posted the send: its deadline counts from here
   std::vector<std::shared_ptr<HostView>> views;  // keeps tensors (and pinned copies) alive
 
   std::mutex mutex;
@@ -431,7 +432,7 @@ struct GlooState {
       }
       std::exception_ptr error;
       try {
-        const auto deadline = op->started + timeout;
+        const auto deadline = op->posted + timeout;
         const auto left = std::chrono::duration_cast<Milliseconds>(deadline - Clock::now());
         op->pending_send->waitSend(std::max(left, Milliseconds(1)));
       } catch (const std::exception& e) {
@@ -646,6 +647,7 @@ class GlooCommunicator : public Communicator {
     operation->run = [=] {
       raw->pending_send = context->createUnboundBuffer(view->data(), view->bytes());
       raw->pending_send->send(dst, slot_of(tag));
+      raw->posted = Clock::now();
     };
     return start(operation);
   }

@@ -545,6 +545,31 @@ TEST_CASE("gloo a peer that stops answering gives a TimeoutError naming it") {
   CHECK(seconds < 3);
 }
 
+TEST_CASE("gloo a send nobody receives gives a TimeoutError naming the receiver") {
+  std::vector<std::string> messages(2);
+  bool is_timeout = false;
+  auto errors = run_ranks(
+      2,
+      [&](Communicator& comm) {
+        if (comm.rank() == 0) {
+          try {
+            comm.send(full({4}, 1, DType::F32), 1, 9)->wait();
+          } catch (const TimeoutError& e) {
+            is_timeout = true;
+            messages[0] = e.what();
+          }
+        } else {
+          std::this_thread::sleep_for(1500ms);  // never posts the receive
+        }
+      },
+      with_timeout(1s));
+  require_no_errors(errors);
+  INFO(messages[0]);
+  CHECK(is_timeout);
+  CHECK(contains(messages[0], "gloo send on rank 0"));
+  CHECK(contains(messages[0], "world rank 1"));
+}
+
 TEST_CASE("gloo destroying a communicator while an operation waits returns promptly") {
   auto store = std::make_shared<MemoryStore>();
   double destroy_seconds = 1e9;
