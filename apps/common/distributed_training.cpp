@@ -11,7 +11,8 @@
 
 #include "datasets/sampler.h"         // DistributedSampler
 #include "dist/communicator.h"        // make_communicator
-#include "dist/data_parallel.h"       // DataParallel, parse_buffer_sync
+#include "dist/buffer_sync.h"         // parse_buffer_sync
+#include "dist/data_parallel.h"       // DataParallel
 #include "dist/distributed_optimizer.h"  // get_distributed_optimizer
 #include "dist/model_average.h"       // average_model_into
 #include "dist/rendezvous.h"          // rendezvous, rendezvous_in_environment
@@ -267,24 +268,31 @@ DistributedRun start_rank(const ProcessRole& role, const DistributedFlags& f,
   TrainerHooks& hooks = run.hooks;
   hooks.write_outputs = run.is_writer;
 
+  // The model's DataParallel (synchronous data parallel, or local SGD's gradient_allreduce
+  // initial phase): its hooks average gradient buckets while backward runs.
   auto data_parallel = std::make_shared<std::shared_ptr<dist::DataParallel>>();
-  hooks.wrap_optimizer = [=](nn::Module& model, std::shared_ptr<optim::Optimizer> local_opt)
+  const bool overlapped = !local_sgd || f.initial_step_method == "gradient_allreduce";
+  hooks.wrap_optimizer = [=](std::shared_ptr<nn::Module> model,
+                             std::shared_ptr<optim::Optimizer> local_opt)
       -> std::shared_ptr<optim::Optimizer> {
+    std::shared_ptr<dist::OptimizerWrapper> wrapper;
     if (local_sgd) {
-      json args = {{"local_steps", f.local_steps},
-                   {"initial_steps", f.initial_steps},
-                   {"initial_step_method", f.initial_step_method},
-                   {"buffers", buffers}};
-      return dist::get_distributed_optimizer("local_sgd", local_opt, comm, {}, args, &model);
+      const json args = {{"local_steps", f.local_steps},
+                         {"initial_steps", f.initial_steps},
+                         {"initial_step_method", f.initial_step_method},
+                         {"buffers", buffers}};
+      wrapper = dist::get_distributed_optimizer("local_sgd", local_opt, comm, {}, args);
+    } else {
+      wrapper = dist::get_distributed_optimizer("sync", local_opt, comm, {});
     }
-    dist::DataParallelOptions dp;
-    dp.buffers = dist::parse_buffer_sync(buffers);
-    *data_parallel = std::make_shared<dist::DataParallel>(model, comm, dp);
-    return dist::get_distributed_optimizer("sync", local_opt, comm, {}, json::object(), &model,
-                                           *data_parallel);
-  };
-  hooks.before_forward = [data_parallel] {
-    if (*data_parallel) (*data_parallel)->sync_buffers();
+    wrapper->attach_model(model);
+    if (overlapped) {
+      dist::DataParallelOptions dp;
+      dp.buffers = local_sgd ? dist::BufferSync::Local : dist::parse_buffer_sync(buffers);
+      *data_parallel = std::make_shared<dist::DataParallel>(model, comm, dp);
+      wrapper->attach_data_parallel(*data_parallel);
+    }
+    return wrapper;
   };
   const int world = role.world_size, rank = role.rank;
   hooks.train_sampler = [world, rank](size_t n, uint64_t seed) {

@@ -176,7 +176,7 @@ Trainer::Trainer(TrainOptions options, TrainingData data, std::FILE* console, Tr
   model_->to(device_);
 
   optimizer_ = make_optimizer(options_, model_->parameters());
-  if (hooks_.wrap_optimizer) optimizer_ = hooks_.wrap_optimizer(*model_, optimizer_);
+  if (hooks_.wrap_optimizer) optimizer_ = hooks_.wrap_optimizer(model_, optimizer_);
 
   std::shared_ptr<const data::Sampler> sampler =
       hooks_.train_sampler
@@ -263,7 +263,6 @@ PassResult Trainer::train_epoch() {
       hooks_.communication_totals ? hooks_.communication_totals() : CommunicationTotals{};
   while (train_loader_->next(batch)) {
     optimizer_->zero_grad();
-    if (hooks_.before_forward) hooks_.before_forward();
     const Tensor logits = (*model_)(batch.images);
     const Tensor loss = cross_entropy(logits, batch.labels);
     loss.backward();

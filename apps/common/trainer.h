@@ -94,13 +94,11 @@ struct TrainerHooks {
   // Wraps the optimizer built from the options (e.g. to average gradients or models across
   // processes); the trainer then uses only the wrapper. The model is given too: synchronous data
   // parallel hooks its gradients.
-  std::function<std::shared_ptr<optim::Optimizer>(nn::Module& model,
+  std::function<std::shared_ptr<optim::Optimizer>(std::shared_ptr<nn::Module> model,
                                                   std::shared_ptr<optim::Optimizer>)>
       wrap_optimizer;
   // The training examples this process visits each epoch; default RandomSampler(n, seed).
   std::function<std::shared_ptr<const data::Sampler>(size_t n, uint64_t seed)> train_sampler;
-  // Called before each training step's forward pass (e.g. to broadcast BatchNorm buffers).
-  std::function<void()> before_forward;
   // The model that evaluation measures instead of this process's replica: e.g. the average of
   // all replicas in a scratch copy, which leaves the replica (and the algorithm) untouched. When
   // set, the replica's own test accuracy is measured too and averaged over the processes with

@@ -203,7 +203,7 @@ TEST_CASE("schedule options are checked") {
 TEST_CASE("the trainer evaluates and trains through the hooks") {
   TrainerHooks hooks;
   std::shared_ptr<CountingOptimizer> counting;
-  hooks.wrap_optimizer = [&](nn::Module&, std::shared_ptr<optim::Optimizer> inner) {
+  hooks.wrap_optimizer = [&](std::shared_ptr<nn::Module>, std::shared_ptr<optim::Optimizer> inner) {
     counting = std::make_shared<CountingOptimizer>(inner);
     return counting;
   };
