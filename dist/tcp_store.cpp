@@ -37,6 +37,7 @@ std::string quoted_keys(const std::vector<std::string>& keys) {
 constexpr int64_t kLongestServerWaitMs = 24 * 3600 * 1000;
 // A request id is decimal text; anything longer is not one of ours.
 constexpr size_t kMaxRequestIdBytes = 24;
+constexpr std::chrono::milliseconds kServerTimeoutGrace(500);
 
 }  // namespace
 
@@ -281,8 +282,10 @@ class TcpStore::Client {
     bool server_answered = false;
     std::vector<std::string> missing = keys;
     while (sent) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      // Once the server has parked the request, its own "timeout" answer (which names the keys
+      // still missing) is given a moment to arrive after the deadline.
+      const auto until = server_answered ? deadline + kServerTimeoutGrace : deadline;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
       if (left.count() <= 0) break;
       std::vector<zmq::message_t> frames;
       try {
