@@ -13,8 +13,9 @@
 // then SIGKILL after the grace period, and launch exits with the failed process's code (128 +
 // the signal for a signal). SIGINT and SIGTERM sent to launch are passed on to every process.
 //
-// Each process runs in its own process group, so that stopping it also stops whatever it started
-// (a shell's children, say); what is left in a group when its process ends is killed with it.
+// Each process reads its standard input from /dev/null and runs in its own process group, so that
+// stopping it also stops whatever it started (a shell's children, say); what is left in a group
+// when its process ends is killed with it.
 #include <CLI/CLI.hpp>  // command-line flags
 #include <fcntl.h>      // open, fcntl
 #include <poll.h>       // poll

@@ -13,6 +13,8 @@
 //
 // LOCAL_RANK and LOCAL_WORLD_SIZE (which GPU a process takes) default to the rank and the world
 // size (one node) when unset. The TcpStore's token comes from EMBER_DIST_TOKEN when set.
+// With tcp:// and env://, rank 0's process hosts the store: it must not end (or drop its store)
+// while other ranks still use it, so a job ends with a barrier.
 #pragma once
 
 #include <memory>
