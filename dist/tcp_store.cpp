@@ -38,6 +38,8 @@ constexpr int64_t kLongestServerWaitMs = 24 * 3600 * 1000;
 // A request id is decimal text; anything longer is not one of ours.
 constexpr size_t kMaxRequestIdBytes = 24;
 constexpr std::chrono::milliseconds kServerTimeoutGrace(500);
+// Parked get/wait requests beyond this many are refused (a runaway client cannot exhaust memory).
+constexpr size_t kMostWaiters = 100000;
 
 }  // namespace
 
@@ -174,6 +176,10 @@ class TcpStore::Server {
       waiter.deadline =
           Clock::now() + std::chrono::milliseconds(std::min(timeout_ms, kLongestServerWaitMs));
       if (!try_answer(waiter)) {
+        if (waiters_.size() >= kMostWaiters) {
+          answer(peer, request_id, "error", {"the server holds too many waiting requests"});
+          return;
+        }
         answer(peer, request_id, "pending", {});
         waiters_.push_back(std::move(waiter));
       }
