@@ -6,7 +6,8 @@
 // Each process gets MASTER_ADDR, MASTER_PORT, RANK = node_rank * nproc + i, WORLD_SIZE =
 // nproc * nnodes, LOCAL_RANK = i and LOCAL_WORLD_SIZE = nproc (what rendezvous("env://") reads).
 // On one node, a job token (EMBER_DIST_TOKEN) is made up when none is set, so that the store
-// answers only this job's processes; across nodes, set the same one on every node.
+// answers only this job's processes; across nodes, set the same one on every node. Unless set,
+// OMP_NUM_THREADS is the node's cores divided by nproc.
 //
 // Every line a process writes (stdout and stderr, through pipes) comes out whole, prefixed with
 // "[rank R] ". When a process fails (a non-zero exit or a signal), the others are sent SIGTERM,
@@ -24,6 +25,7 @@
 #include <sys/wait.h>   // waitpid
 #include <unistd.h>     // fork, execvpe, pipe2
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -31,6 +33,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>  // hardware_concurrency
 #include <vector>
 
 extern char** environ;
@@ -267,6 +270,12 @@ int main(int argc, char** argv) {
   };
   if (!std::getenv("EMBER_DIST_TOKEN") && nnodes == 1)
     variables["EMBER_DIST_TOKEN"] = random_token();
+  // The node's cores are shared among its processes, unless OMP_NUM_THREADS says otherwise
+  // (torchrun sets 1): N processes each running one OpenMP thread per core would oversubscribe.
+  if (!std::getenv("OMP_NUM_THREADS")) {
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    variables["OMP_NUM_THREADS"] = std::to_string(std::max(1u, cores / static_cast<unsigned>(nproc)));
+  }
 
   std::vector<Process> processes;
   try {

@@ -7,7 +7,6 @@
 #include <cstdlib>  // getenv, setenv
 #include <cstring>  // strerror
 #include <filesystem>
-#include <thread>  // hardware_concurrency
 
 #include "datasets/sampler.h"         // DistributedSampler
 #include "dist/communicator.h"        // make_communicator
@@ -204,12 +203,6 @@ int supervise_ranks(const ProcessRole& role, const std::string& dist_url, int ar
   const std::string launch = program_folder(argv[0]) + "/launch";
   EMBER_CHECK(std::filesystem::exists(launch), "cannot start the ranks: ", launch,
               " is missing (build it with make)");
-  // The node's cores are shared among its processes (unless OMP_NUM_THREADS says otherwise).
-  if (std::getenv("OMP_NUM_THREADS") == nullptr) {
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    setenv("OMP_NUM_THREADS", std::to_string(std::max(1, cores / role.local_world_size)).c_str(),
-           1);
-  }
   const int nodes = role.world_size / role.local_world_size;
   std::vector<std::string> args = {launch,
                                    "--nproc",
