@@ -143,7 +143,10 @@ void DataParallel::finish_gradient_sync() {
 
 GradientAllReduceOptimizer::GradientAllReduceOptimizer(
     std::shared_ptr<optim::Optimizer> local_optimizer, std::shared_ptr<Communicator> communicator)
-    : OptimizerWrapper(std::move(local_optimizer), std::move(communicator)) {}
+    : OptimizerWrapper(std::move(local_optimizer), std::move(communicator)) {
+  // Equal gradients keep equal replicas equal: start them equal (as DataParallel does).
+  if (comm_ && comm_->size() > 1) broadcast_together(data_parallel_parameters(), *comm_, 0);
+}
 
 void GradientAllReduceOptimizer::step() {
   average_gradients();

@@ -142,7 +142,8 @@ class DataParallel {
 // The "sync" algorithm of get_distributed_optimizer: gradients are averaged over the ranks
 // before each step of the local optimizer (synchronous SGD). With a DataParallel attached, the
 // averaging has been overlapping backward and step() only calls finish_gradient_sync; without
-// one, step() all-reduces the gradients of the data-parallel groups in one collective.
+// one, step() all-reduces the gradients of the data-parallel groups in one collective. Rank 0's
+// parameters are broadcast when it is built, so the replicas start (and stay) equal.
 class GradientAllReduceOptimizer : public OptimizerWrapper {
  public:
   GradientAllReduceOptimizer(std::shared_ptr<optim::Optimizer> local_optimizer,

@@ -145,12 +145,18 @@ LocalSGDOptions local_sgd_options(const nlohmann::json& options) {
   LocalSGDOptions o;
   o.local_steps = read.integer("local_steps", o.local_steps, 1);
   o.initial_steps = read.integer("initial_steps", o.initial_steps, 0);
-  const std::string fallback = initial_step_method_name(o.initial_step_method);
-  const std::string method = read.text("initial_step_method", fallback);
-  const std::string alias = read.text("init_step_method", method);
-  EMBER_CHECK(alias == method, "local_sgd: initial_step_method '", method,
-              "' and init_step_method '", alias,
-              "' disagree (they are two spellings of one option)");
+  // Two spellings of one option (the seed's docstring and its code disagree); both may be given
+  // only if they agree.
+  std::string method = initial_step_method_name(o.initial_step_method);
+  const bool full = read.has("initial_step_method");
+  if (full) method = read.text("initial_step_method", method);
+  if (read.has("init_step_method")) {
+    const std::string alias = read.text("init_step_method", method);
+    EMBER_CHECK(!full || alias == method, "local_sgd: initial_step_method '", method,
+                "' and init_step_method '", alias,
+                "' disagree (they are two spellings of one option)");
+    method = alias;
+  }
   o.initial_step_method = parse_initial_step_method(method, "local_sgd: initial_step_method");
   o.buffers =
       parse_buffer_sync(read.text("buffers", buffer_sync_name(o.buffers)), "local_sgd: buffers");
