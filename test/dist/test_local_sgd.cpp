@@ -7,12 +7,15 @@
 
 #include "dist/data_parallel.h"
 #include "dist/distributed_optimizer.h"
+#include "layers/normalization.h"
 #include "test/dist/training_runs.h"
+#include "test/temporary_files.h"  // contains
 
 namespace ember::dist {
 namespace {
 
 using namespace ember::test;
+using test::contains;
 using Events = std::vector<std::pair<int64_t, SyncEvent>>;
 
 // The events the spec's rule gives, computed here independently of the optimizer.
@@ -274,6 +277,54 @@ TEST_CASE("local SGD sends the model's bytes once per average and nothing else")
     CHECK(stats.payload_bytes - built.payload_bytes == averages * model_bytes);
     CHECK(stats.payload_bytes_by_op.at("all_reduce") == averages * model_bytes);
   }
+}
+
+TEST_CASE("local SGD treats batchnorm buffers as its buffers option says") {
+  const int world = 2, steps = 2;
+  auto make_bn_models = [] {
+    std::vector<std::shared_ptr<nn::Sequential>> models;
+    for (int r = 0; r < world; ++r) {
+      manual_seed(3);
+      auto model = nn::make<nn::Sequential>();
+      model->push_back(nn::make<nn::Linear>(6, 5));
+      model->push_back(nn::make<nn::BatchNorm1d>(5));
+      model->push_back(nn::make<nn::Linear>(5, 3));
+      model->to(DType::F64);
+      model->flatten_parameters();
+      models.push_back(model);
+    }
+    return models;
+  };
+  for (const std::string buffers : {"local", "average", "broadcast"}) {
+    INFO(buffers);
+    auto models = make_bn_models();
+    auto build = [&](int, std::shared_ptr<Communicator> comm,
+                     std::shared_ptr<nn::Sequential> model) {
+      auto optimizer =
+          get_distributed_optimizer("local_sgd", make_sgd(*model), comm, {},
+                                    nlohmann::json{{"local_steps", 2}, {"buffers", buffers}});
+      optimizer->attach_model(model);
+      return optimizer;
+    };
+    train(world, 1, steps, models, build);
+    const Tensor mean0 = models[0]->find("1.running_mean"),
+                 mean1 = models[1]->find("1.running_mean");
+    CHECK((mean0.to_vector<double>() == mean1.to_vector<double>()) == (buffers != "local"));
+  }
+  // Without the model, a buffer option other than local cannot work: an error, not a silent
+  // skip.
+  auto models = make_bn_models();
+  std::vector<std::string> errors =
+      run_ranks(world, [&](int rank, std::shared_ptr<Communicator> comm) {
+        auto optimizer =
+            get_distributed_optimizer("local_sgd", make_sgd(*models[rank]), comm, {},
+                                      nlohmann::json{{"local_steps", 1}, {"buffers", "average"}});
+        optimizer->zero_grad();
+        nn::mse_loss((*models[rank])(input_of(rank, 1)), target_of(rank, 1)).backward();
+        optimizer->step();
+      });
+  for (const std::string& error : errors)
+    CHECK(contains(error, "buffers 'average' needs the model"));
 }
 
 }  // namespace
