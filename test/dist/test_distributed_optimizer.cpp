@@ -117,7 +117,7 @@ TEST_CASE("a group that is not the whole world averages only its members") {
   auto build = [&](int rank, std::shared_ptr<Communicator> comm,
                    std::shared_ptr<nn::Sequential> model) {
     auto optimizer = get_distributed_optimizer("local_sgd", make_sgd(*model), comm, {0, 2},
-                                               nlohmann::json{{"local_steps", 1}});
+                                               {{"local_steps", 1}});  // as the header shows it
     has_communicator[rank] = optimizer->communicator() != nullptr;
     return optimizer;
   };
