@@ -96,7 +96,7 @@ TEST_CASE("groups without allow_data_parallelism are never averaged") {
   // scattered (the two weights), which goes through a packed buffer: one collective either way.
   for (const bool scattered : {false, true}) {
     INFO((scattered ? "scattered" : "contiguous"));
-    std::map<int, int64_t> shared_numel;
+    std::vector<int64_t> shared_numel(world);  // one slot per rank thread
     auto build = [&](int rank, std::shared_ptr<Communicator> comm,
                      std::shared_ptr<nn::Sequential> model) {
       const auto named = model->named_parameters();  // 0.weight 0.bias 2.weight 2.bias
@@ -174,7 +174,7 @@ TEST_CASE("multiple_processes warm-up leaves ranks identical after every step") 
 
 TEST_CASE("gradient_allreduce warm-up through a DataParallel then stops all-reducing gradients") {
   const int world = 2, initial = 3, steps = 6;
-  std::map<int, int64_t> buckets;
+  std::vector<int64_t> buckets(world);
   auto build = [&](int rank, std::shared_ptr<Communicator> comm,
                    std::shared_ptr<nn::Sequential> model) {
     auto dp = std::make_shared<DataParallel>(model, comm);
