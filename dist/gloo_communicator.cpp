@@ -129,11 +129,12 @@ std::shared_ptr<gloo::transport::Device> create_tcp_device() {
 }
 
 // A tensor's bytes as gloo sees them: the tensor's own memory on the CPU, a pinned host copy for
-// a CUDA tensor (filled when the operation starts if `read`, copied back by finish()).
+// a CUDA tensor (filled when the operation starts if `read`, copied back by finish() if
+// `write`).
 class HostView {
  public:
   HostView() = default;
-  HostView(Tensor tensor, bool read) : tensor_(std::move(tensor)) {
+  HostView(Tensor tensor, bool read, bool write) : tensor_(std::move(tensor)), write_(write) {
     bytes_ = static_cast<size_t>(tensor_.numel()) * tensor_.element_size();
     const Device device = tensor_.device();
     if (!device.is_cuda()) {
@@ -157,7 +158,7 @@ class HostView {
   size_t bytes() const { return bytes_; }
   // Writes the result back into a CUDA tensor (nothing to do on the CPU).
   void finish() {
-    if (!pinned_ || bytes_ == 0) return;
+    if (!pinned_ || !write_ || bytes_ == 0) return;
     const Device device = tensor_.device();
     runtime_for(device).set_device(device.index);  // this runs on the worker thread
     runtime_for(device).copy_bytes(device.index, kernels::CopyKind::HostToDevice,
@@ -168,6 +169,7 @@ class HostView {
   Tensor tensor_;
   void* data_ = nullptr;
   void* pinned_ = nullptr;
+  bool write_ = false;
   size_t bytes_ = 0;
 };
 
@@ -179,6 +181,7 @@ struct Operation {
   std::function<void()> run;  // on the worker thread
   // For a send: posted by run(), completed by the send thread with this.
   std::unique_ptr<gloo::transport::UnboundBuffer> pending_send;
+  Clock::time_point posted;  // when the worker posted the send: its deadline counts from here
   std::vector<std::shared_ptr<HostView>> views;  // keeps tensors (and pinned copies) alive
 
   std::mutex mutex;
@@ -246,6 +249,7 @@ void all_reduce_typed(const std::shared_ptr<gloo::Context>& context, void* data,
   options.setReduceFunction(reduce_function<T>(op));
   options.setTimeout(timeout);
   gloo::allreduce(options);
+  // Integers divide as C++ does, toward zero.
   if (op == ReduceOp::Average) divide_in_place<T>(data, count, context->size);
 }
 
@@ -382,6 +386,8 @@ struct GlooState {
       error = std::current_exception();
     } catch (const std::exception& e) {
       error = describe_failure(*op, e.what());
+    } catch (...) {
+      error = describe_failure(*op, "unknown exception");
     }
     if (error) {
       try {
@@ -428,7 +434,7 @@ struct GlooState {
       }
       std::exception_ptr error;
       try {
-        const auto deadline = op->started + timeout;
+        const auto deadline = op->posted + timeout;
         const auto left = std::chrono::duration_cast<Milliseconds>(deadline - Clock::now());
         op->pending_send->waitSend(std::max(left, Milliseconds(1)));
       } catch (const std::exception& e) {
@@ -463,22 +469,30 @@ class GlooCommunicator : public Communicator {
     state_->on_completed = [this](double seconds) { count_completed(seconds); };
     state_->threads_running = 2;
     auto state_for_threads = state_;
-    std::thread([state_for_threads] { state_for_threads->worker_loop(); }).detach();
-    std::thread([state_for_threads] { state_for_threads->send_loop(); }).detach();
+    worker_ = std::thread([state_for_threads] { state_for_threads->worker_loop(); });
+    sender_ = std::thread([state_for_threads] { state_for_threads->send_loop(); });
   }
 
   // Returns promptly: operations not yet run fail; one inside a gloo call is given a moment,
   // then left to end at its own deadline (its thread holds everything it uses).
   ~GlooCommunicator() override {
     std::deque<std::shared_ptr<Operation>> abandoned;
+    bool finished = false;
     {
       std::unique_lock<std::mutex> lock(state_->mutex);
       state_->on_completed = nullptr;
       state_->stopping = true;
       abandoned.swap(state_->queue);
       state_->changed.notify_all();
-      state_->threads_done.wait_for(lock, std::chrono::milliseconds(200),
-                                    [&] { return state_->threads_running == 0; });
+      finished = state_->threads_done.wait_for(lock, std::chrono::milliseconds(200),
+                                               [&] { return state_->threads_running == 0; });
+    }
+    if (finished) {
+      worker_.join();
+      sender_.join();
+    } else {
+      worker_.detach();
+      sender_.detach();
     }
     for (auto& op : abandoned)
       op->complete(std::make_exception_ptr(Error(str_cat(
@@ -493,7 +507,7 @@ class GlooCommunicator : public Communicator {
   WorkHandle all_reduce(Tensor tensor, ReduceOp op) override {
     check_tensor("all_reduce", tensor, "tensor");
     auto operation = make_operation("all_reduce", tensor, all_other_ranks());
-    auto view = stage(*operation, tensor, true);
+    auto view = stage(*operation, tensor, true, true);
     const DType dtype = tensor.dtype();
     const size_t count = static_cast<size_t>(tensor.numel());
     auto context = state_->context;
@@ -510,7 +524,7 @@ class GlooCommunicator : public Communicator {
     std::vector<int> peers = {root};
     if (root == rank()) peers = all_other_ranks();
     auto operation = make_operation("broadcast", tensor, peers);
-    auto view = stage(*operation, tensor, rank() == root);
+    auto view = stage(*operation, tensor, rank() == root, rank() != root);
     const size_t count = static_cast<size_t>(tensor.numel());
     const size_t element = tensor.element_size();
     auto context = state_->context;
@@ -536,8 +550,8 @@ class GlooCommunicator : public Communicator {
                 " elements, expected size() * input.numel() = ", size(), " * ", input.numel(),
                 " = ", input.numel() * size());
     auto operation = make_operation("all_gather", input, all_other_ranks());
-    auto in = stage(*operation, input, true);
-    auto out = stage(*operation, output, false);
+    auto in = stage(*operation, input, true, false);
+    auto out = stage(*operation, output, false, true);
     const size_t in_bytes = in->bytes();
     auto context = state_->context;
     const Milliseconds timeout = state_->timeout;
@@ -574,8 +588,8 @@ class GlooCommunicator : public Communicator {
     EMBER_CHECK(output.numel() == total, "gloo all_gather_v on ", state_->who(), ": output has ",
                 output.numel(), " elements, expected the sum of counts, ", total);
     auto operation = make_operation("all_gather_v", input, all_other_ranks());
-    auto in = stage(*operation, input, true);
-    auto out = stage(*operation, output, false);
+    auto in = stage(*operation, input, true, false);
+    auto out = stage(*operation, output, false, true);
     const size_t element = input.element_size();
     auto context = state_->context;
     const Milliseconds timeout = state_->timeout;
@@ -606,8 +620,8 @@ class GlooCommunicator : public Communicator {
                 " elements, expected size() * output.numel() = ", size(), " * ", output.numel(),
                 " = ", output.numel() * size());
     auto operation = make_operation("reduce_scatter", input, all_other_ranks());
-    auto in = stage(*operation, input, true);
-    auto out = stage(*operation, output, false);
+    auto in = stage(*operation, input, true, false);
+    auto out = stage(*operation, output, false, true);
     const DType dtype = input.dtype();
     const size_t count = static_cast<size_t>(input.numel());
     const int my_rank = rank();
@@ -629,12 +643,13 @@ class GlooCommunicator : public Communicator {
     check_rank("send", "dst", dst, false);
     check_tag("send", tag);
     auto operation = make_operation("send", tensor, {dst});
-    auto view = stage(*operation, tensor, true);
+    auto view = stage(*operation, tensor, true, false);
     auto context = state_->context;
     Operation* raw = operation.get();
     operation->run = [=] {
       raw->pending_send = context->createUnboundBuffer(view->data(), view->bytes());
       raw->pending_send->send(dst, slot_of(tag));
+      raw->posted = Clock::now();
     };
     return start(operation);
   }
@@ -644,7 +659,7 @@ class GlooCommunicator : public Communicator {
     check_rank("recv", "src", src, false);
     check_tag("recv", tag);
     auto operation = make_operation("recv", tensor, {src});
-    auto view = stage(*operation, tensor, false);
+    auto view = stage(*operation, tensor, false, true);
     auto context = state_->context;
     const Milliseconds timeout = state_->timeout;
     operation->run = [=] {
@@ -734,8 +749,10 @@ class GlooCommunicator : public Communicator {
     return op;
   }
 
-  std::shared_ptr<HostView> stage(Operation& op, const Tensor& tensor, bool read) {
-    auto view = std::make_shared<HostView>(tensor, read);
+  // The tensor's bytes for gloo: `read` if the operation reads its values, `write` if it writes
+  // a result into it.
+  std::shared_ptr<HostView> stage(Operation& op, const Tensor& tensor, bool read, bool write) {
+    auto view = std::make_shared<HostView>(tensor, read, write);
     op.views.push_back(view);
     return view;
   }
@@ -750,6 +767,8 @@ class GlooCommunicator : public Communicator {
   }
 
   std::shared_ptr<GlooState> state_;
+  std::thread worker_;  // runs the operations
+  std::thread sender_;  // waits for posted sends to complete
   std::string prefix_;  // this communicator's keys in the world's store
   int groups_created_ = 0;
 };

@@ -15,6 +15,7 @@
 #include "dist/gloo_communicator.h"
 #include "dist/store.h"
 #include "engine/ember.h"
+#include "test/support.h"          // EMBER_REQUIRE_GPU
 #include "test/temporary_files.h"  // error_of, contains
 
 namespace ember::dist {
@@ -544,6 +545,31 @@ TEST_CASE("gloo a peer that stops answering gives a TimeoutError naming it") {
   CHECK(seconds < 3);
 }
 
+TEST_CASE("gloo a send nobody receives gives a TimeoutError naming the receiver") {
+  std::vector<std::string> messages(2);
+  bool is_timeout = false;
+  auto errors = run_ranks(
+      2,
+      [&](Communicator& comm) {
+        if (comm.rank() == 0) {
+          try {
+            comm.send(full({4}, 1, DType::F32), 1, 9)->wait();
+          } catch (const TimeoutError& e) {
+            is_timeout = true;
+            messages[0] = e.what();
+          }
+        } else {
+          std::this_thread::sleep_for(1500ms);  // never posts the receive
+        }
+      },
+      with_timeout(1s));
+  require_no_errors(errors);
+  INFO(messages[0]);
+  CHECK(is_timeout);
+  CHECK(contains(messages[0], "gloo send on rank 0"));
+  CHECK(contains(messages[0], "world rank 1"));
+}
+
 TEST_CASE("gloo destroying a communicator while an operation waits returns promptly") {
   auto store = std::make_shared<MemoryStore>();
   double destroy_seconds = 1e9;
@@ -594,6 +620,25 @@ TEST_CASE("gloo a world of one rank") {
     expect_values(out, {4, 4, 4}, "all_gather");
     comm.reduce_scatter(t, out)->wait();
     comm.barrier()->wait();
+  });
+  require_no_errors(errors);
+}
+
+TEST_CASE("gloo stages cuda tensors through host memory") {
+  EMBER_REQUIRE_GPU();
+  auto errors = run_ranks(2, [&](Communicator& comm) {
+    const Device gpu = Device::cuda(0);
+    Tensor t = tensor(rank_values(comm.rank(), 4)).to(gpu, DType::F32);
+    comm.all_reduce(t)->wait();
+    std::vector<double> expected;
+    for (int i = 0; i < 4; ++i) expected.push_back(rank_values(0, 4)[i] + rank_values(1, 4)[i]);
+    expect_values(t.cpu(), expected, "cuda all_reduce");
+    Tensor b = full({3}, comm.rank() + 5, TensorOptions(DType::F64, gpu));
+    comm.broadcast(b, 1)->wait();
+    expect_values(b.cpu(), {6, 6, 6}, "cuda broadcast");
+    Tensor out = zeros({4}, TensorOptions(DType::I64, gpu));
+    comm.all_gather(full({2}, comm.rank(), TensorOptions(DType::I64, gpu)), out)->wait();
+    expect_values(out.cpu(), {0, 0, 1, 1}, "cuda all_gather");
   });
   require_no_errors(errors);
 }
