@@ -57,9 +57,15 @@ DataParallel::DataParallel(std::shared_ptr<nn::Module> model,
         on_gradient_ready(slot_by_name.at(name));
       });
   forward_hook_ = model_->register_forward_pre_hook([this](nn::Module& module, const Tensor&) {
-    if (enabled_ && module.is_training() && grad_mode_enabled()) sync_buffers();
+    if (enabled_ && module.is_training() && grad_mode_enabled() && !buffers_synced_) sync_buffers();
+    buffers_synced_ = false;
   });
 }
+
+DataParallel::DataParallel(nn::Module& model, std::shared_ptr<Communicator> communicator,
+                           DataParallelOptions options)
+    : DataParallel(std::shared_ptr<nn::Module>(&model, [](nn::Module*) {}), std::move(communicator),
+                   options) {}
 
 DataParallel::~DataParallel() {
   model_->remove_hook(grad_hook_);
@@ -76,6 +82,7 @@ DataParallel::~DataParallel() {
 
 void DataParallel::sync_buffers() {
   sync_model_buffers(*model_, *comm_, options_.buffers);
+  buffers_synced_ = true;
 }
 
 void DataParallel::record(TraceEvent::Kind kind, int bucket) {
@@ -142,8 +149,13 @@ void DataParallel::finish_gradient_sync() {
 // ---- the "sync" algorithm ----
 
 GradientAllReduceOptimizer::GradientAllReduceOptimizer(
-    std::shared_ptr<optim::Optimizer> local_optimizer, std::shared_ptr<Communicator> communicator)
+    std::shared_ptr<optim::Optimizer> local_optimizer, std::shared_ptr<Communicator> communicator,
+    std::shared_ptr<DataParallel> data_parallel)
     : OptimizerWrapper(std::move(local_optimizer), std::move(communicator)) {
+  if (data_parallel) {
+    attach_data_parallel(std::move(data_parallel));
+    return;
+  }
   // Equal gradients keep equal replicas equal: start them equal (as DataParallel does).
   if (comm_ && comm_->size() > 1) broadcast_together(data_parallel_parameters(), *comm_, 0);
 }

@@ -50,6 +50,9 @@ class DataParallel {
   // and (unless buffers is Local) buffers, and installs the hooks. Every rank of `comm` calls it.
   DataParallel(std::shared_ptr<nn::Module> model, std::shared_ptr<Communicator> communicator,
                DataParallelOptions options = {});
+  // For a model held elsewhere (a training loop's): it must outlive the DataParallel.
+  DataParallel(nn::Module& model, std::shared_ptr<Communicator> communicator,
+               DataParallelOptions options = {});
   ~DataParallel();  // removes the hooks
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;
@@ -87,7 +90,9 @@ class DataParallel {
   void set_gradient_sync(bool enabled) { enabled_ = enabled; }
   bool gradient_sync_enabled() const { return enabled_; }
 
-  // Brings the buffers in line now (options.buffers); called before every training forward.
+  // Brings the buffers in line now (options.buffers). A forward pre-hook calls it before every
+  // training forward, unless it was called explicitly since the last forward (a training loop
+  // that calls it itself does not pay twice).
   void sync_buffers();
 
   // A contiguous range of one flat gradient buffer, and the parameters (layout slots) in it.
@@ -129,6 +134,7 @@ class DataParallel {
 
   bool enabled_ = true;
   int no_sync_depth_ = 0;
+  bool buffers_synced_ = false;  // since the last forward
   // This step's progress.
   bool step_begun_ = false;
   std::vector<char> slot_ready_;
@@ -143,11 +149,13 @@ class DataParallel {
 // before each step of the local optimizer (synchronous SGD). With a DataParallel attached, the
 // averaging has been overlapping backward and step() only calls finish_gradient_sync; without
 // one, step() all-reduces the gradients of the data-parallel groups in one collective. Rank 0's
-// parameters are broadcast when it is built, so the replicas start (and stay) equal.
+// parameters are broadcast when it is built (by the DataParallel when one is given), so the
+// replicas start (and stay) equal.
 class GradientAllReduceOptimizer : public OptimizerWrapper {
  public:
   GradientAllReduceOptimizer(std::shared_ptr<optim::Optimizer> local_optimizer,
-                             std::shared_ptr<Communicator> communicator);
+                             std::shared_ptr<Communicator> communicator,
+                             std::shared_ptr<DataParallel> data_parallel = nullptr);
   void step() override;
   std::string algorithm() const override { return "sync"; }
 };

@@ -131,6 +131,12 @@ void check_algorithm(const std::string& given, const std::string& expected) {
               join(distributed_algorithms()));
 }
 
+void attach(OptimizerWrapper& optimizer, nn::Module* model,
+            std::shared_ptr<DataParallel> data_parallel) {
+  if (model) optimizer.attach_model(*model);
+  if (data_parallel) optimizer.attach_data_parallel(std::move(data_parallel));
+}
+
 std::mutex default_mutex;
 std::shared_ptr<Communicator> default_comm;
 
@@ -194,11 +200,12 @@ HierarchicalLocalSGDOptions hierarchical_local_sgd_options(const nlohmann::json&
 std::shared_ptr<OptimizerWrapper> get_distributed_optimizer(
     const std::string& algorithm, std::shared_ptr<optim::Optimizer> local_optimizer,
     std::shared_ptr<Communicator> communicator, std::vector<int> group,
-    const nlohmann::json& options) {
+    const nlohmann::json& options, nn::Module* model, std::shared_ptr<DataParallel> data_parallel) {
   if (algorithm == "sync") {
     OptionReader("sync", options).finish();
     return get_distributed_optimizer(algorithm, std::move(local_optimizer), std::move(communicator),
-                                     std::move(group), SyncOptions{});
+                                     std::move(group), SyncOptions{}, model,
+                                     std::move(data_parallel));
   }
   if (algorithm == "local_sgd")
     return get_distributed_optimizer(algorithm, std::move(local_optimizer), std::move(communicator),
@@ -213,27 +220,37 @@ std::shared_ptr<OptimizerWrapper> get_distributed_optimizer(
 std::shared_ptr<LocalSGDOptimizer> get_distributed_optimizer(
     const std::string& algorithm, std::shared_ptr<optim::Optimizer> local_optimizer,
     std::shared_ptr<Communicator> communicator, std::vector<int> group,
-    const LocalSGDOptions& options) {
+    const LocalSGDOptions& options, nn::Module* model,
+    std::shared_ptr<DataParallel> data_parallel) {
   check_algorithm(algorithm, "local_sgd");
-  return std::make_shared<LocalSGDOptimizer>(std::move(local_optimizer),
-                                             group_communicator(communicator, group), options);
+  auto optimizer = std::make_shared<LocalSGDOptimizer>(
+      std::move(local_optimizer), group_communicator(communicator, group), options);
+  attach(*optimizer, model, std::move(data_parallel));
+  return optimizer;
 }
 
 std::shared_ptr<HierarchicalLocalSGDOptimizer> get_distributed_optimizer(
     const std::string& algorithm, std::shared_ptr<optim::Optimizer> local_optimizer,
     std::shared_ptr<Communicator> communicator, std::vector<int> group,
-    const HierarchicalLocalSGDOptions& options) {
+    const HierarchicalLocalSGDOptions& options, nn::Module* model,
+    std::shared_ptr<DataParallel> data_parallel) {
   check_algorithm(algorithm, "hierarchical_local_sgd");
-  return std::make_shared<HierarchicalLocalSGDOptimizer>(
+  auto optimizer = std::make_shared<HierarchicalLocalSGDOptimizer>(
       std::move(local_optimizer), group_communicator(communicator, group), options);
+  attach(*optimizer, model, std::move(data_parallel));
+  return optimizer;
 }
 
 std::shared_ptr<GradientAllReduceOptimizer> get_distributed_optimizer(
     const std::string& algorithm, std::shared_ptr<optim::Optimizer> local_optimizer,
-    std::shared_ptr<Communicator> communicator, std::vector<int> group, const SyncOptions&) {
+    std::shared_ptr<Communicator> communicator, std::vector<int> group, const SyncOptions&,
+    nn::Module* model, std::shared_ptr<DataParallel> data_parallel) {
   check_algorithm(algorithm, "sync");
-  return std::make_shared<GradientAllReduceOptimizer>(std::move(local_optimizer),
-                                                      group_communicator(communicator, group));
+  auto optimizer = std::make_shared<GradientAllReduceOptimizer>(
+      std::move(local_optimizer), group_communicator(communicator, group),
+      std::move(data_parallel));
+  if (model) optimizer->attach_model(*model);
+  return optimizer;
 }
 
 std::shared_ptr<OptimizerWrapper> get_distributed_optimizer(

@@ -18,6 +18,10 @@
 //                             buffers, broadcast_initial_parameters. See
 //                             dist/hierarchical_local_sgd.h.
 //
+// `model` (optional) is what the buffer options act on (attach_model); `data_parallel`
+// (optional) a DataParallel over it, which then averages gradients during backward whenever the
+// algorithm wants averaged gradients (sync; local_sgd's gradient_allreduce warm-up).
+//
 // `group` lists the ranks of `communicator` that take part (empty: all). When it is not all of
 // them, a sub-communicator is made with new_group, which every rank of `communicator` must
 // call: build the optimizer on every rank. A rank outside the group gets a wrapper that just
@@ -46,20 +50,24 @@ struct SyncOptions {};
 std::shared_ptr<OptimizerWrapper> get_distributed_optimizer(
     const std::string& algorithm, std::shared_ptr<optim::Optimizer> local_optimizer,
     std::shared_ptr<Communicator> communicator, std::vector<int> group,
-    const nlohmann::json& options = nlohmann::json::object());
+    const nlohmann::json& options = nlohmann::json::object(), nn::Module* model = nullptr,
+    std::shared_ptr<DataParallel> data_parallel = nullptr);
 
 // Typed options for C++ callers; `algorithm` must name the algorithm the options belong to.
 std::shared_ptr<LocalSGDOptimizer> get_distributed_optimizer(
     const std::string& algorithm, std::shared_ptr<optim::Optimizer> local_optimizer,
     std::shared_ptr<Communicator> communicator, std::vector<int> group,
-    const LocalSGDOptions& options);
+    const LocalSGDOptions& options, nn::Module* model = nullptr,
+    std::shared_ptr<DataParallel> data_parallel = nullptr);
 std::shared_ptr<HierarchicalLocalSGDOptimizer> get_distributed_optimizer(
     const std::string& algorithm, std::shared_ptr<optim::Optimizer> local_optimizer,
     std::shared_ptr<Communicator> communicator, std::vector<int> group,
-    const HierarchicalLocalSGDOptions& options);
+    const HierarchicalLocalSGDOptions& options, nn::Module* model = nullptr,
+    std::shared_ptr<DataParallel> data_parallel = nullptr);
 std::shared_ptr<GradientAllReduceOptimizer> get_distributed_optimizer(
     const std::string& algorithm, std::shared_ptr<optim::Optimizer> local_optimizer,
-    std::shared_ptr<Communicator> communicator, std::vector<int> group, const SyncOptions& options);
+    std::shared_ptr<Communicator> communicator, std::vector<int> group, const SyncOptions& options,
+    nn::Module* model = nullptr, std::shared_ptr<DataParallel> data_parallel = nullptr);
 
 // The seed's form: (algorithm, local_optimizer, rank, world_size, group, arg_dict), with the
 // arguments as strings ({"local_steps": "4", "init_step_method": "single_process"}). It uses

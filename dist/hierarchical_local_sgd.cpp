@@ -68,7 +68,7 @@ void HierarchicalLocalSGDOptimizer::average_over(Communicator& comm) {
   if (comm.size() == 1) return;
   all_reduce_together(data_parallel_parameters(), comm, ReduceOp::Average);
   if (options_.buffers == BufferSync::Local) return;
-  nn::Module* model = model_.get();
+  nn::Module* model = model_;
   EMBER_CHECK(model != nullptr, algorithm(), ": buffers '", buffer_sync_name(options_.buffers),
               "' needs the model: call attach_model(model) on the distributed optimizer");
   sync_model_buffers(*model, comm, options_.buffers);

@@ -70,7 +70,7 @@ void OptimizerWrapper::average_gradients() {
 
 void OptimizerWrapper::sync_buffers(BufferSync mode) {
   if (mode == BufferSync::Local || !comm_) return;
-  nn::Module* model = model_ ? model_.get() : nullptr;
+  nn::Module* model = model_;
   if (!model && data_parallel_) model = &data_parallel_->module();
   EMBER_CHECK(model != nullptr, algorithm(), ": buffers '", buffer_sync_name(mode),
               "' needs the model: call attach_model(model) (or attach_data_parallel) on the "

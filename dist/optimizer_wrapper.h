@@ -50,8 +50,13 @@ class OptimizerWrapper : public optim::Optimizer {
   // A DataParallel over the model these parameters belong to: the wrapper then lets it average
   // gradients during backward when the algorithm wants averaged gradients.
   virtual void attach_data_parallel(std::shared_ptr<DataParallel> data_parallel);
-  // The model, for the buffer options (BatchNorm statistics) of the averaging algorithms.
-  void attach_model(std::shared_ptr<nn::Module> model) { model_ = std::move(model); }
+  // The model, for the buffer options (BatchNorm statistics) of the averaging algorithms. By
+  // reference, the model must outlive the optimizer; by shared_ptr, the optimizer keeps it.
+  void attach_model(nn::Module& model) { model_ = &model; }
+  void attach_model(std::shared_ptr<nn::Module> model) {
+    model_ = model.get();
+    model_owner_ = std::move(model);
+  }
 
  protected:
   OptimizerWrapper(std::shared_ptr<optim::Optimizer> local_optimizer,
@@ -77,7 +82,8 @@ class OptimizerWrapper : public optim::Optimizer {
   std::shared_ptr<optim::Optimizer> local_;
   std::shared_ptr<Communicator> comm_;
   std::shared_ptr<DataParallel> data_parallel_;
-  std::shared_ptr<nn::Module> model_;
+  nn::Module* model_ = nullptr;
+  std::shared_ptr<nn::Module> model_owner_;
 };
 
 }  // namespace ember::dist

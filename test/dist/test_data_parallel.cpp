@@ -311,19 +311,41 @@ TEST_CASE("data parallel broadcasts the buffers before every training forward") 
     models.push_back(model);
   }
   std::vector<std::vector<double>> before_forward(world);
+  // Broadcasts (one per buffer dtype) by a training forward alone, after an explicit
+  // sync_buffers, and by an evaluation forward.
+  std::vector<int64_t> automatic(world), explicit_first(world), evaluation(world);
   require_no_errors(run_ranks(world, [&](int rank, std::shared_ptr<Communicator> comm) {
-    DataParallel dp(models[rank], comm);
+    DataParallel dp(*models[rank], comm);  // the model held elsewhere
     const Tensor mean = models[rank]->find("0.running_mean");
     Tensor(mean).fill_(10.0 * (rank + 1));
     // A forward pre-hook added after DataParallel's sees the buffers after its broadcast.
-    models[rank]->register_forward_pre_hook(
+    const int hook = models[rank]->register_forward_pre_hook(
         [&before_forward, mean, rank](nn::Module&, const Tensor&) {
           before_forward[rank] = mean.to_vector<double>();
         });
-    (*models[rank])(random_batch({4, 2}, rank).to(DType::F32));
+    const Tensor x = random_batch({4, 2}, rank).to(DType::F32);
+    auto broadcasts = [&] { return comm->stats().operations_by_op["broadcast"]; };
+    int64_t before = broadcasts();
+    (*models[rank])(x);
+    automatic[rank] = broadcasts() - before;
+    models[rank]->remove_hook(hook);
+    before = broadcasts();
+    dp.sync_buffers();
+    (*models[rank])(x);
+    explicit_first[rank] = broadcasts() - before;
+    models[rank]->eval();
+    before = broadcasts();
+    (*models[rank])(x);
+    evaluation[rank] = broadcasts() - before;
   }));
   CHECK(before_forward[0] == std::vector<double>{10, 10});
   CHECK(before_forward[1] == std::vector<double>{10, 10});
+  for (int rank = 0; rank < world; ++rank) {
+    INFO("rank " << rank);
+    CHECK(automatic[rank] == 2);  // f32 statistics and the i64 num_batches_tracked
+    CHECK(explicit_first[rank] == 2);
+    CHECK(evaluation[rank] == 0);
+  }
 }
 
 TEST_CASE("average_model_into averages replicas without touching them") {

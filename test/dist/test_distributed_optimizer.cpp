@@ -145,9 +145,9 @@ TEST_CASE("sync averages gradients with or without a DataParallel and keeps repl
     DataParallelOptions options;
     options.bucket_bytes = 64;
     auto dp = std::make_shared<DataParallel>(model, comm, options);
-    auto optimizer = get_distributed_optimizer("sync", make_sgd(*model), comm, {}, SyncOptions{});
-    optimizer->attach_data_parallel(dp);
-    return optimizer;
+    // The form a training program uses: the model and its DataParallel given to the factory.
+    return get_distributed_optimizer("sync", make_sgd(*model), comm, {}, nlohmann::json::object(),
+                                     model.get(), dp);
   };
   const auto overlapped = train(world, steps, with_dp);
   for (int step = 1; step <= steps; ++step) {
@@ -157,6 +157,9 @@ TEST_CASE("sync averages gradients with or without a DataParallel and keeps repl
     CHECK(max_difference(plain[0].params_after_step[step - 1],
                          overlapped[0].params_after_step[step - 1]) < 1e-12);
   }
+  // The starting point is broadcast once (by the DataParallel, not again by the optimizer).
+  CHECK(overlapped[0].stats_after_build.operations == 1);
+  CHECK(plain[0].stats_after_build.operations == 1);
   // Without a DataParallel: one gradient all-reduce per step.
   CHECK(plain[0].stats.operations_by_op.at("all_reduce") == steps);
 }
