@@ -16,6 +16,7 @@
 #include "dist/model_average.h"       // average_model_into
 #include "dist/rendezvous.h"          // rendezvous, rendezvous_in_environment
 #include "engine/error.h"
+#include "engine/runtime.h"  // cuda_device_count
 #include "layers/model_registry.h"  // make_model
 
 namespace ember::app {

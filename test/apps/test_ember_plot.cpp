@@ -78,7 +78,7 @@ TEST_CASE("reading a run names what is missing or broken") {
   std::ofstream(a + "/summary.json") << "{\"name\": ";
   CHECK(contains(error_of([&] { read_run(a); }), a + "/summary.json: not valid JSON"));
   std::filesystem::remove(a + "/summary.json");
-  std::ofstream(a + "/epochs.csv", std::ios::app) << "3,x,,,,,,,,\n";
+  std::ofstream(a + "/epochs.csv", std::ios::app) << "3,x,,,,,,,,,,,\n";
   CHECK(contains(error_of([&] { read_run(a); }), a + "/epochs.csv: line 4: train_loss \"x\""));
 }
 
