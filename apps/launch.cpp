@@ -274,7 +274,8 @@ int main(int argc, char** argv) {
   // (torchrun sets 1): N processes each running one OpenMP thread per core would oversubscribe.
   if (!std::getenv("OMP_NUM_THREADS")) {
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    variables["OMP_NUM_THREADS"] = std::to_string(std::max(1u, cores / static_cast<unsigned>(nproc)));
+    variables["OMP_NUM_THREADS"] =
+        std::to_string(std::max(1u, cores / static_cast<unsigned>(nproc)));
   }
 
   std::vector<Process> processes;

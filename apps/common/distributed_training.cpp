@@ -8,15 +8,15 @@
 #include <cstring>  // strerror
 #include <filesystem>
 
-#include "datasets/sampler.h"         // DistributedSampler
-#include "dist/communicator.h"        // make_communicator
-#include "dist/buffer_sync.h"         // parse_buffer_sync
-#include "dist/data_parallel.h"       // DataParallel
+#include "datasets/sampler.h"            // DistributedSampler
+#include "dist/communicator.h"           // make_communicator
+#include "dist/buffer_sync.h"            // parse_buffer_sync
+#include "dist/data_parallel.h"          // DataParallel
 #include "dist/distributed_optimizer.h"  // get_distributed_optimizer
-#include "dist/model_average.h"       // average_model_into
-#include "dist/rendezvous.h"          // rendezvous, rendezvous_in_environment
+#include "dist/model_average.h"          // average_model_into
+#include "dist/rendezvous.h"             // rendezvous, rendezvous_in_environment
 #include "engine/error.h"
-#include "engine/runtime.h"  // cuda_device_count
+#include "engine/runtime.h"         // cuda_device_count
 #include "layers/model_registry.h"  // make_model
 
 namespace ember::app {
@@ -78,8 +78,7 @@ void add_distributed_flags(CLI::App& app, DistributedFlags& f, bool imagenet) {
                f.multiprocessing_distributed,
                "start one process per GPU on this node (PyTorch's ImageNet example)")
       ->group(group);
-  app.add_option("--nproc", f.nproc,
-                 "processes to start on a node without a GPU (with --dist-url)")
+  app.add_option("--nproc", f.nproc, "processes to start on a node without a GPU (with --dist-url)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str()
       ->group(group);
@@ -106,11 +105,12 @@ void add_distributed_flags(CLI::App& app, DistributedFlags& f, bool imagenet) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str()
       ->group(group);
-  app.add_option("--initial-step-method,--initial_step_method,--init-step-method,--init_step_method",
-                 f.initial_step_method,
-                 "local SGD's initial phase: single_process (rank 0 trains, then broadcasts), "
-                 "multiple_processes (average after every step) or gradient_allreduce "
-                 "(synchronous data parallel, the fastest)")
+  app.add_option(
+         "--initial-step-method,--initial_step_method,--init-step-method,--init_step_method",
+         f.initial_step_method,
+         "local SGD's initial phase: single_process (rank 0 trains, then broadcasts), "
+         "multiple_processes (average after every step) or gradient_allreduce "
+         "(synchronous data parallel, the fastest)")
       ->check(CLI::IsMember({"single_process", "multiple_processes", "gradient_allreduce"}))
       ->capture_default_str()
       ->group(group);
@@ -235,8 +235,8 @@ DistributedRun start_rank(const ProcessRole& role, const DistributedFlags& f,
   TrainOptions& o = run.options;
   // The node's batch and loader threads are divided among its processes.
   const int local = std::max(1, role.local_world_size);
-  EMBER_CHECK(o.batch_size >= local, "--batch-size ", o.batch_size,
-              " is the total of this node's ", local, " processes: at least one image each");
+  EMBER_CHECK(o.batch_size >= local, "--batch-size ", o.batch_size, " is the total of this node's ",
+              local, " processes: at least one image each");
   o.batch_size /= local;
   o.workers = o.workers / local;
   if (o.device == "auto" || o.device == "cuda") {
@@ -257,7 +257,9 @@ DistributedRun start_rank(const ProcessRole& role, const DistributedFlags& f,
   run.is_writer = role.rank == 0;
 
   const bool local_sgd = f.local_sgd && role.world_size > 1;
-  const std::string buffers = !f.bn_buffers.empty() ? f.bn_buffers : local_sgd ? "local" : "broadcast";
+  const std::string buffers = !f.bn_buffers.empty() ? f.bn_buffers
+                              : local_sgd           ? "local"
+                                                    : "broadcast";
   const std::string algorithm = local_sgd ? "local_sgd" : "sync";
   TrainerHooks& hooks = run.hooks;
   hooks.write_outputs = run.is_writer;
@@ -266,9 +268,9 @@ DistributedRun start_rank(const ProcessRole& role, const DistributedFlags& f,
   // initial phase): its hooks average gradient buckets while backward runs.
   auto data_parallel = std::make_shared<std::shared_ptr<dist::DataParallel>>();
   const bool overlapped = !local_sgd || f.initial_step_method == "gradient_allreduce";
-  hooks.wrap_optimizer = [=](std::shared_ptr<nn::Module> model,
-                             std::shared_ptr<optim::Optimizer> local_opt)
-      -> std::shared_ptr<optim::Optimizer> {
+  hooks.wrap_optimizer =
+      [=](std::shared_ptr<nn::Module> model,
+          std::shared_ptr<optim::Optimizer> local_opt) -> std::shared_ptr<optim::Optimizer> {
     std::shared_ptr<dist::OptimizerWrapper> wrapper;
     if (local_sgd) {
       const json args = {{"local_steps", f.local_steps},
@@ -328,8 +330,8 @@ DistributedRun start_rank(const ProcessRole& role, const DistributedFlags& f,
                    ? str_cat("local SGD (local steps ", f.local_steps, ", initial steps ",
                              f.initial_steps, " ", f.initial_step_method, ")")
                    : std::string("synchronous data parallel"),
-               " over ", role.world_size, " processes (", role.backend, "), batch ",
-               o.batch_size, " per process, BatchNorm buffers ", buffers)}};
+               " over ", role.world_size, " processes (", role.backend, "), batch ", o.batch_size,
+               " per process, BatchNorm buffers ", buffers)}};
   if (algorithm == "local_sgd") {
     hooks.distributed["local_steps"] = f.local_steps;
     hooks.distributed["initial_steps"] = f.initial_steps;

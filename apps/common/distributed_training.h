@@ -36,18 +36,18 @@ class Communicator;
 namespace ember::app {
 
 struct DistributedFlags {
-  std::string dist_url;         // --dist-url: tcp://HOST:PORT, env://, file://PATH; "" = none
+  std::string dist_url;          // --dist-url: tcp://HOST:PORT, env://, file://PATH; "" = none
   std::string backend = "nccl";  // --dist-backend (the seed's default; gloo on a CPU)
-  int world_size = -1;          // --world-size (nodes with --multiprocessing-distributed)
-  int rank = -1;                // --rank (the node's rank with --multiprocessing-distributed)
+  int world_size = -1;           // --world-size (nodes with --multiprocessing-distributed)
+  int rank = -1;                 // --rank (the node's rank with --multiprocessing-distributed)
   bool multiprocessing_distributed = false;
-  int nproc = 1;                  // --nproc: CPU processes on a node without a GPU
-  bool local_sgd = false;         // train_cifar: true unless --no-local-sgd
-  int64_t local_steps = 16;       // train_cifar 16, train_imagenet 8 (the seed scripts')
+  int nproc = 1;             // --nproc: CPU processes on a node without a GPU
+  bool local_sgd = false;    // train_cifar: true unless --no-local-sgd
+  int64_t local_steps = 16;  // train_cifar 16, train_imagenet 8 (the seed scripts')
   int64_t initial_steps = 0;
   std::string initial_step_method = "single_process";
-  std::string bn_buffers;          // local | average | broadcast; "" = the algorithm's default
-  double timeout_s = 300;          // --dist-timeout: every collective's deadline
+  std::string bn_buffers;  // local | average | broadcast; "" = the algorithm's default
+  double timeout_s = 300;  // --dist-timeout: every collective's deadline
 };
 
 // Adds the distributed flags to a program's command line (the seed's spellings, with dashes

@@ -364,11 +364,11 @@ const std::vector<EpochRecord>& Trainer::fit() {
     record.epoch_s = seconds_since(start);
     record.ms_per_step = 1000 * train.seconds / static_cast<double>(train.steps);
     if (hooks_.evaluation_model && hooks_.mean_over_processes)
-      record.rank_mean_test_acc =
-          hooks_.mean_over_processes(evaluate(*model_, EvalSet::Test).top1);
+      record.rank_mean_test_acc = hooks_.mean_over_processes(evaluate(*model_, EvalSet::Test).top1);
     if (hooks_.communication_totals) {
       record.bytes_per_step = train.payload_bytes / static_cast<double>(train.steps);
-      record.comm_ms_per_step = 1000 * train.communication_seconds / static_cast<double>(train.steps);
+      record.comm_ms_per_step =
+          1000 * train.communication_seconds / static_cast<double>(train.steps);
     }
     records_.push_back(record);
 

@@ -17,87 +17,21 @@
 #include <thread>
 #include <vector>
 
+#include "mp/processes.h"
 #include "temporary_files.h"
 
 using ember::test::contains;
+using ember::test::Finished;
+using ember::test::free_port;
+using ember::test::lines_of;
 using ember::test::read_file;
+using ember::test::run;
 using ember::test::TemporaryDirectory;
 
 namespace {
 
 const std::string kLaunch = std::string(EMBER_BIN_DIR) + "/launch";
 const std::string kStoreRanks = std::string(EMBER_MP_PROGRAM_DIR) + "/store_ranks";
-
-struct Finished {
-  int code = -1;  // the exit code, 128 + the signal for a signal
-  std::string out, err;
-  double seconds = 0;
-};
-
-// Runs `args` with stdout and stderr in files; kills it (and fails the test) after `limit`
-// seconds. `signal_after` > 0 sends `signal` to it that many seconds after the start.
-Finished run(const std::vector<std::string>& args, double limit = 20, double signal_after = 0,
-             int signal = SIGTERM) {
-  TemporaryDirectory dir("ember-launch");
-  const std::string out_path = dir.file("out"), err_path = dir.file("err");
-  const auto start = std::chrono::steady_clock::now();
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(out, 1);
-    dup2(err, 2);
-    std::vector<char*> argv;
-    for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(126);
-  }
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  Finished result;
-  int status = 0;
-  bool signalled = false;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (signal_after > 0 && !signalled && elapsed() >= signal_after) {
-      kill(pid, signal);
-      signalled = true;
-    }
-    if (elapsed() > limit) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      FAIL("still running after ", limit, " s: ", args.back());
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  result.seconds = elapsed();
-  result.code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-  result.out = read_file(out_path);
-  result.err = read_file(err_path);
-  return result;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
-  socklen_t size = sizeof(address);
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 }  // namespace
 
