@@ -10,6 +10,8 @@
 #   make bench           build and run the kernel and input-pipeline benchmarks (figures, never
 #                        a pass/fail)
 #   make sanitize        CPU-only build under AddressSanitizer + UBSan, unit tests
+#   make anchor-local-sgd CIFAR=DIR   the local-SGD seed's result on the CPU: cifar_cnn, 2
+#                        processes, 20 epochs, local steps 1..16 (long: not part of CI)
 #   make format          clang-format every source file in place (format-check: CI's check)
 #   make clean           remove build/ and bin/
 #
@@ -40,7 +42,8 @@ endif
 GENERATOR := $(if $(shell command -v ninja 2>/dev/null),-G Ninja,)
 SOURCES = $(shell git ls-files '*.h' '*.cpp' '*.cu' '*.cuh' 2>/dev/null)
 
-.PHONY: all build setup configure test demo gpu-check bench sanitize format format-check clean
+.PHONY: all build setup configure test demo gpu-check bench sanitize format format-check clean \
+	anchor-local-sgd
 
 all: build
 
@@ -89,3 +92,7 @@ format-check:
 
 clean:
 	rm -rf build bin
+
+# The seed's recorded local-SGD result, on this machine's CPU (scripts/anchor_local_sgd.sh).
+anchor-local-sgd: build
+	@bash scripts/anchor_local_sgd.sh $(CIFAR) $(if $(OUT),$(OUT),runs/anchor-local-sgd)
