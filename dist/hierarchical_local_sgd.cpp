@@ -3,6 +3,7 @@
 
 #include <utility>
 
+#include "dist/data_parallel.h"  // DataParallel
 #include "dist/model_average.h"  // all_reduce_together, broadcast_together
 #include "engine/error.h"        // EMBER_CHECK
 
@@ -62,6 +63,12 @@ HierarchicalLocalSGDOptimizer::HierarchicalLocalSGDOptimizer(
   }
   if (comm_->size() > 1 && options_.broadcast_initial_parameters)
     broadcast_together(data_parallel_parameters(), *comm_, 0);
+}
+
+void HierarchicalLocalSGDOptimizer::attach_data_parallel(
+    std::shared_ptr<DataParallel> data_parallel) {
+  OptimizerWrapper::attach_data_parallel(std::move(data_parallel));
+  if (data_parallel_) data_parallel_->set_gradient_sync(false);
 }
 
 void HierarchicalLocalSGDOptimizer::average_over(Communicator& comm) {

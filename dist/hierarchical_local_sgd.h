@@ -40,6 +40,8 @@ class HierarchicalLocalSGDOptimizer : public OptimizerWrapper {
 
   void step() override;
   std::string algorithm() const override { return "hierarchical_local_sgd"; }
+  // Gradients are never averaged here: an attached DataParallel is switched off.
+  void attach_data_parallel(std::shared_ptr<DataParallel> data_parallel) override;
 
   const HierarchicalLocalSGDOptions& options() const { return options_; }
   int64_t step_count() const { return step_; }
