@@ -9,7 +9,7 @@
 #   make gpu-check       on a machine with a GPU: every test including CUDA ones, plus a report
 #   make bench           build and run the kernel and input-pipeline benchmarks (figures, never
 #                        a pass/fail)
-#   make sanitize        CPU-only build under AddressSanitizer + UBSan, unit tests
+#   make sanitize        CPU-only build under AddressSanitizer + UBSan, unit and multi-process tests
 #   make anchor-local-sgd CIFAR=DIR   the local-SGD seed's result on the CPU: cifar_cnn, 2
 #                        processes, 20 epochs, local steps 1..16 (long: not part of CI)
 #   make format          clang-format every source file in place (format-check: CI's check)
@@ -70,7 +70,7 @@ sanitize: setup
 	  -DEMBER_SANITIZE=ON >/dev/null
 	@cmake --build build/asan -j $(JOBS)
 	@cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --output-on-failure -j $(JOBS) -L unit
+	  ctest --output-on-failure -j $(JOBS) -L 'unit|mp'
 
 # CUDA is the script's to choose (a toolkit present or not) unless given to make.
 demo:

@@ -98,9 +98,9 @@ TEST_CASE("epochs.csv reads back every double exactly") {
   for (int e = 0; e < 9; ++e) {
     EpochRecord r;
     r.epoch = e + 1;
-    double* fields[] = {&r.train_loss,     &r.val_loss,           &r.test_loss,
-                        &r.train_acc,      &r.val_acc,            &r.test_acc,
-                        &r.test_acc5,      &r.epoch_s,            &r.ms_per_step,
+    double* fields[] = {&r.train_loss,         &r.val_loss,       &r.test_loss,
+                        &r.train_acc,          &r.val_acc,        &r.test_acc,
+                        &r.test_acc5,          &r.epoch_s,        &r.ms_per_step,
                         &r.rank_mean_test_acc, &r.bytes_per_step, &r.comm_ms_per_step};
     for (int f = 0; f < 12; ++f) *fields[f] = awkward[(e + f) % 9];
     records.push_back(r);
