@@ -93,6 +93,6 @@ format-check:
 clean:
 	rm -rf build bin
 
-# The seed's recorded local-SGD result, on this machine's CPU (scripts/anchor_local_sgd.sh).
+# The seed's recorded local-SGD result, on this machine's CPU (bench/local_sgd.sh, 20 epochs).
 anchor-local-sgd: build
-	@bash scripts/anchor_local_sgd.sh $(CIFAR) $(if $(OUT),$(OUT),runs/anchor-local-sgd)
+	@bash bench/local_sgd.sh $(CIFAR) $(if $(OUT),$(OUT),runs/anchor-local-sgd) 20
