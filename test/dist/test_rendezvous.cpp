@@ -16,12 +16,14 @@
 
 #include "dist/rendezvous.h"
 #include "dist/tcp_store.h"
+#include "free_port.h"
 #include "temporary_files.h"
 
 using namespace ember;
 using namespace ember::dist;
 using ember::test::contains;
 using ember::test::error_of;
+using ember::test::free_port;
 using std::chrono::milliseconds;
 
 namespace {
@@ -55,19 +57,6 @@ class Environment {
  private:
   std::map<std::string, std::optional<std::string>> saved_;
 };
-
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
-  socklen_t size = sizeof(address);
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 // Runs rendezvous() for every rank of `world_size` on its own thread; each rank then adds its
 // rank + 1 to a counter and waits for the total, proving that they share one store.

@@ -17,28 +17,16 @@
 #include <zmq_addon.hpp>  // send_multipart
 
 #include "dist/tcp_store.h"
+#include "free_port.h"
 #include "temporary_files.h"
 
 using namespace ember;
 using namespace ember::dist;
 using ember::test::contains;
+using ember::test::free_port;
 using std::chrono::milliseconds;
 
 namespace {
-
-// A port nothing listens on (the kernel's pick, released at once).
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
-  socklen_t size = sizeof(address);
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 TcpStoreOptions server_options(milliseconds timeout = milliseconds(5000)) {
   TcpStoreOptions options;
