@@ -166,6 +166,10 @@ ProcessRole plan_process(const DistributedFlags& f, bool imagenet, int visible_g
     role.init_method = f.dist_url.empty() ? "env://" : f.dist_url;
     EMBER_CHECK(role.world_size >= 1 && role.rank >= 0 && role.rank < role.world_size,
                 "RANK=", role.rank, " is outside WORLD_SIZE=", role.world_size);
+    if (role.world_size == 1)
+      role.note += str_cat(role.note.empty() ? "" : "; ",
+                           "one process (--nproc 1 on a machine without a GPU): nothing is "
+                           "averaged");
     return role;
   }
   if (f.dist_url.empty()) return role;  // one process, no communication
@@ -192,8 +196,6 @@ ProcessRole plan_process(const DistributedFlags& f, bool imagenet, int visible_g
   role.local_world_size = per_node;
   role.world_size = nodes * per_node;
   role.rank = node_rank * per_node;  // of this node's first process
-  if (role.world_size == 1 && role.note.empty())
-    role.note = "one process (--nproc 1): nothing is averaged";
   return role;
 }
 
@@ -256,7 +258,7 @@ DistributedRun start_rank(const ProcessRole& role, const DistributedFlags& f,
   run.communicator = comm;
   run.is_writer = role.rank == 0;
 
-  const bool local_sgd = f.local_sgd && role.world_size > 1;
+  const bool local_sgd = f.local_sgd;
   const std::string buffers = !f.bn_buffers.empty() ? f.bn_buffers
                               : local_sgd           ? "local"
                                                     : "broadcast";
@@ -330,8 +332,9 @@ DistributedRun start_rank(const ProcessRole& role, const DistributedFlags& f,
                    ? str_cat("local SGD (local steps ", f.local_steps, ", initial steps ",
                              f.initial_steps, " ", f.initial_step_method, ")")
                    : std::string("synchronous data parallel"),
-               " over ", role.world_size, " processes (", role.backend, "), batch ", o.batch_size,
-               " per process, BatchNorm buffers ", buffers)}};
+               " over ", role.world_size, role.world_size == 1 ? " process (" : " processes (",
+               role.backend, "), batch ", o.batch_size, " per process, BatchNorm buffers ",
+               buffers)}};
   if (algorithm == "local_sgd") {
     hooks.distributed["local_steps"] = f.local_steps;
     hooks.distributed["initial_steps"] = f.initial_steps;

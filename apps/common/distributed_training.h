@@ -62,8 +62,10 @@ struct ProcessRole {
   int rank = 0, world_size = 1;
   int local_rank = 0, local_world_size = 1;
   std::string init_method;  // for Rank: how to meet the others
-  std::string note;         // a line to print (e.g. "NCCL needs a GPU: using Gloo")
-  std::string backend;      // the backend that will run
+  // A line for the user (e.g. "NCCL needs a GPU: using Gloo"), printed by rank 0 (a supervisor
+  // leaves it to its rank 0, which finds the same).
+  std::string note;
+  std::string backend;  // the backend that will run
 };
 
 // Decides, from the flags, the environment and the visible GPUs, what this process does.

@@ -384,7 +384,8 @@ int run_train_program(TrainProgram program, int argc, const char* const* argv, s
     ProcessRole role;
     if (program != TrainProgram::Mnist)
       role = plan_process(flags.dist, program == TrainProgram::Imagenet, cuda_device_count());
-    if (!role.note.empty()) std::fprintf(err, "%s: %s\n", name.c_str(), role.note.c_str());
+    if (!role.note.empty() && role.kind != ProcessRole::Supervisor && role.rank == 0)
+      std::fprintf(err, "%s: %s\n", name.c_str(), role.note.c_str());
     if (role.kind == ProcessRole::Supervisor)
       return supervise_ranks(role, flags.dist.dist_url, argc, argv, err);
 
