@@ -4,6 +4,7 @@
 // on 2 (test/mp/programs/training_ranks.cpp).
 #include <doctest/doctest.h>
 
+#include <iterator>  // std::size
 #include <string>
 #include <vector>
 

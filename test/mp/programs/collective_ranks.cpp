@@ -9,6 +9,7 @@
 // differed" on stderr.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <string>

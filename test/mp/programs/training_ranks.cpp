@@ -16,7 +16,9 @@
 // registering anything.
 #define DOCTEST_CONFIG_DISABLE
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
