@@ -49,6 +49,30 @@ loader_flags=(--device cuda)
 [[ -n "${EMBER_CIFAR10:-}" ]] && loader_flags+=(--cifar "$EMBER_CIFAR10")
 bin/bench_loader "${loader_flags[@]}" 2>&1 | tee reports/bench_loader.log
 
+# Distributed on one GPU: NCCL with one rank, and two ranks sharing the GPU through Gloo (NCCL
+# refuses two ranks on one GPU), one short epoch each of the seed's cifar_cnn on generated data
+# (step time and bytes per step in reports/dist-*/summary.json).
+dist_data=$(mktemp -d)
+python3 - "$dist_data" <<'PY'
+import os, random, sys
+random.seed(0)
+folder = sys.argv[1]
+for name, n in [(f"data_batch_{i}.bin", 1000) for i in range(1, 6)] + [("test_batch.bin", 1000)]:
+    with open(os.path.join(folder, name), "wb") as f:
+        for k in range(n):
+            f.write(bytes([k % 10]) + random.randbytes(3072))
+PY
+port=$((23600 + RANDOM % 300))
+# NCCL: train_cifar starts one process per visible GPU itself.
+bin/train_cifar "$dist_data" --dist-url "tcp://127.0.0.1:$port" --dist-backend nccl \
+  --epochs 1 -b 256 --local-steps 4 --records-per-batch 1000 -j 2 --out reports/dist-nccl 2>&1 |
+  tail -n 8 | tee reports/dist-nccl.log
+# Gloo: two ranks started by bin/launch, both on cuda:0.
+bin/launch --nproc 2 --master-port $((port + 1)) -- bin/train_cifar "$dist_data" \
+  --dist-backend gloo --epochs 1 -b 256 --local-steps 4 --records-per-batch 1000 -j 2 \
+  --out reports/dist-gloo 2>&1 | tail -n 8 | tee reports/dist-gloo.log
+rm -rf "$dist_data"
+
 python3 scripts/gpu_report.py --commit "$commit" --arch "$arch" \
   --build-seconds "$build_seconds" --test-seconds "$test_seconds" --test-status "$test_status"
 exit "$test_status"
