@@ -23,7 +23,7 @@
 namespace ember::app {
 
 // ember's version, recorded in every run summary beside the commit (EMBER_COMMIT).
-constexpr const char* kEmberVersion = "0.4.0";
+constexpr const char* kEmberVersion = "0.5.0";
 
 // One epoch's figures. NaN marks a value that was not measured (written as an empty cell).
 struct EpochRecord {

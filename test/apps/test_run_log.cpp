@@ -244,8 +244,8 @@ TEST_CASE("times are ISO 8601 with the offset from UTC") {
 
 TEST_CASE("the run environment records version commit compiler device threads host and time") {
   const nlohmann::json env = run_environment("cpu (2 threads)");
-  CHECK(env.at("ember_version") == "0.4.0");
-  CHECK(std::string(kEmberVersion) == "0.4.0");
+  CHECK(env.at("ember_version") == "0.5.0");
+  CHECK(std::string(kEmberVersion) == "0.5.0");
   CHECK(!env.at("commit").get<std::string>().empty());
   CHECK(!env.at("compiler").get<std::string>().empty());
   const std::string build = env.at("build_type");
