@@ -254,7 +254,7 @@ DistributedRun start_rank(const ProcessRole& role, const DistributedFlags& f,
   dist::CommunicatorOptions comm_options;
   comm_options.timeout = timeout;
   auto comm = dist::make_communicator(role.backend, meeting.store, role.rank, role.world_size,
-                                      comm_options, Device::parse(o.device));
+                                      comm_options, resolve_device(o.device));
   run.communicator = comm;
   run.is_writer = role.rank == 0;
 
@@ -300,17 +300,20 @@ DistributedRun start_rank(const ProcessRole& role, const DistributedFlags& f,
   // Evaluation: the average of the replicas in a scratch model (the replicas stay as they are).
   auto scratch = std::make_shared<std::shared_ptr<nn::Module>>();
   const std::string arch = o.arch;
+  const Device device = resolve_device(o.device);
   hooks.evaluation_model = [=](nn::Module& replica) -> nn::Module& {
     if (!*scratch) {
       nn::ModelOptions model_options;
       model_options.num_classes = num_classes;
       *scratch = nn::make_model(arch, model_options);
+      (*scratch)->to(device);  // where the replica and the evaluation batches are
     }
     dist::average_model_into(replica, **scratch, *comm);
     return **scratch;
   };
-  hooks.mean_over_processes = [comm](double value) {
-    Tensor t = full({1}, value, DType::F64);
+  hooks.mean_over_processes = [comm, device](double value) {
+    // On the model's device: NCCL takes CUDA tensors only.
+    Tensor t = full({1}, value, TensorOptions(DType::F64, device));
     comm->all_reduce(t, dist::ReduceOp::Average)->wait();
     return t.item<double>();
   };
