@@ -12,6 +12,7 @@
 #include <future>
 #include <thread>
 
+#include "dist/collective_values.h"  // rank_values, expect_values
 #include "dist/gloo_communicator.h"
 #include "dist/store.h"
 #include "engine/ember.h"
@@ -23,6 +24,8 @@ namespace {
 
 using test::contains;
 using test::error_of;
+using test::expect_values;
+using test::rank_values;
 using namespace std::chrono_literals;
 
 CommunicatorOptions with_timeout(Milliseconds timeout) {
@@ -57,28 +60,6 @@ void require_no_errors(const std::vector<std::string>& errors) {
     INFO("rank " << rank << ": " << errors[rank]);
     CHECK(errors[rank].empty());
   }
-}
-
-// Throws (to the thread's catch) when `actual` differs from `expected`.
-void expect_values(const Tensor& actual, const std::vector<double>& expected,
-                   const std::string& what) {
-  const std::vector<double> got = actual.to_vector<double>();
-  bool same = got.size() == expected.size();
-  for (size_t i = 0; same && i < got.size(); ++i)
-    same = std::abs(got[i] - expected[i]) <= 1e-9 * (1 + std::abs(expected[i]));
-  if (same) return;
-  std::string text = what + ": got";
-  for (double v : got) text += " " + std::to_string(v);
-  text += ", expected";
-  for (double v : expected) text += " " + std::to_string(v);
-  throw Error(text);
-}
-
-// Rank r's test data: element i is (r + 1) * 10 + i, minus something for the negatives.
-std::vector<double> rank_values(int rank, int count) {
-  std::vector<double> values;
-  for (int i = 0; i < count; ++i) values.push_back((rank + 1) * 10 + i - (i % 2 ? 25 : 0));
-  return values;
 }
 
 const DType kDTypes[] = {DType::F32, DType::F64, DType::I32, DType::I64};

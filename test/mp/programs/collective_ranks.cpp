@@ -15,36 +15,17 @@
 #include <string>
 #include <vector>
 
+#include "dist/collective_values.h"  // rank_values, expect_values
 #include "dist/gloo_communicator.h"
 #include "dist/rendezvous.h"
 #include "engine/ember.h"
 
 using namespace ember;
 using namespace ember::dist;
+using ember::test::expect_values;
+using ember::test::rank_values;
 
 namespace {
-
-// Rank r's test data: element i is (r + 1) * 10 + i, minus 25 at odd i (negatives too).
-std::vector<double> rank_values(int rank, int count) {
-  std::vector<double> values;
-  for (int i = 0; i < count; ++i) values.push_back((rank + 1) * 10 + i - (i % 2 ? 25 : 0));
-  return values;
-}
-
-// Throws when `actual` differs from `expected` (relative 1e-9: exact for integers).
-void expect_values(const Tensor& actual, const std::vector<double>& expected,
-                   const std::string& what) {
-  const std::vector<double> got = actual.to_vector<double>();
-  bool same = got.size() == expected.size();
-  for (size_t i = 0; same && i < got.size(); ++i)
-    same = std::abs(got[i] - expected[i]) <= 1e-9 * (1 + std::abs(expected[i]));
-  if (same) return;
-  std::string text = what + ": got";
-  for (double v : got) text += " " + std::to_string(v);
-  text += ", expected";
-  for (double v : expected) text += " " + std::to_string(v);
-  throw Error(text);
-}
 
 const DType kDTypes[] = {DType::F32, DType::F64, DType::I32, DType::I64};
 const ReduceOp kOps[] = {ReduceOp::Sum, ReduceOp::Average, ReduceOp::Max, ReduceOp::Min};
